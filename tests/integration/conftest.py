@@ -27,11 +27,15 @@ def bed(tmp_path_factory):
     """A running test bed (moto + 3 sshd hosts), stopped by PID at the end, also on failure."""
     the_bed = Bed(str(tmp_path_factory.mktemp("bed")))
 
-    def _stop(*_args):
+    def _stop():
         the_bed.stop()
 
+    def _on_sigterm(_signum, _frame):
+        the_bed.stop()
+        raise SystemExit(143)
+
     atexit.register(_stop)
-    previous = signal.signal(signal.SIGTERM, lambda *a: (_stop(), sys.exit(143)))
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         the_bed.start(host_count=int(os.environ.get("KEYOPS_BED_HOSTS", "3")))
         yield the_bed
