@@ -52,3 +52,13 @@ keyops_collection_path() {
     export ANSIBLE_NOCOLOR=1
     export PYTHONDONTWRITEBYTECODE=1
 }
+
+# Headless Chromium (Debian's package) for the audit report's rendering test.
+keyops_ensure_chromium() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        keyops_log "installing chromium (apt-get)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq chromium >/dev/null
+    fi
+}
