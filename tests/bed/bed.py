@@ -113,14 +113,17 @@ class Bed:
         raise KeyError(name)
 
     def env(self, **overrides):
-        """Environment for any process that talks to the bed (ansible, aws CLI, boto3)."""
+        """Environment for any process that talks to the bed (ansible, aws CLI, boto3).
+
+        An override whose value is None removes that variable.
+        """
         env = dict(os.environ)
         for name in list(env):
             if name.startswith("AWS_"):
                 del env[name]
         env.update(self.aws_env())
         env.update(overrides)
-        return env
+        return {name: value for name, value in env.items() if value is not None}
 
     def aws_env(self):
         return {
