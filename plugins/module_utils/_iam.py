@@ -1,0 +1,446 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to keyops.aws: may change without notice.
+
+Reading and applying IAM access-key state for keyops.aws.iam_access_key_info and
+keyops.aws.iam_access_key_rotation. The decisions are made by the pure planner in
+``_access_key_planner.py``; this file only talks to IAM (one shared client pair, users worked
+concurrently) and shapes the module results.
+
+Reads and idempotent writes (tag, untag, deactivate, delete) go through a retrying client
+(``AWSRetry.jittered_backoff``); CreateAccessKey goes through a client that makes exactly one
+attempt: a create is never repeated.
+"""
+
+import re
+
+try:
+    import botocore.exceptions  # noqa: F401  pylint: disable=unused-import
+except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore itself
+    pass
+
+from ansible_collections.keyops.aws.plugins.module_utils import _access_key_planner as planner
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import (
+    check_concurrency,
+    client_pair,
+    error_code,
+    error_message,
+    iso,
+    parse_iso,
+    run_concurrently,
+    age_days,
+    utcnow,
+)
+
+USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+KEY_ID_RE = re.compile(r"^[A-Z0-9]{16,128}$")
+MAX_DETAILS = 10  # failure reasons quoted in the task message (all are in users[].msg)
+USER_ENTRY_KEYS = ("name", "held_key_ids", "escrowed_key_ids", "current_key_id", "force")
+
+
+class KeyopsIamError(Exception):
+    """The one error type of these modules; ``msg`` never holds a secret."""
+
+    def __init__(self, msg, exception=None, **result):
+        super().__init__(msg)
+        self.msg = msg
+        self.exception = exception
+        self.result = result
+
+
+class UserNotFound(KeyopsIamError):
+    pass
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _paginate(call, result_key, **kwargs):
+    """All items of a Marker-paginated IAM list call (retried reads)."""
+    items = []
+    marker = None
+    while True:
+        if marker:
+            kwargs["Marker"] = marker
+        page = call(aws_retry=True, **kwargs)
+        items.extend(page.get(result_key) or [])
+        if not page.get("IsTruncated"):
+            return items
+        marker = page.get("Marker")
+        if not marker:
+            return items
+
+
+def list_user_names(reader):
+    """Every IAM user name of the account (paginated)."""
+    return [u["UserName"] for u in _paginate(reader.list_users, "Users")]
+
+
+def read_user(reader, user_name, last_used=False):
+    """One user's access keys and deactivation records.
+
+    Returns ``{"user_name", "keys": [planner key dicts, + "tagged"], "tagged_key_ids", "warnings"}``;
+    with ``last_used`` each key also carries ``last_used_date``/``last_used_service``/``last_used_region``.
+    Raises UserNotFound for a user that does not exist.
+    """
+    try:
+        metadata = _paginate(reader.list_access_keys, "AccessKeyMetadata", UserName=user_name)
+        tags = _paginate(reader.list_user_tags, "Tags", UserName=user_name)
+    except Exception as exc:  # pylint: disable=broad-except
+        if error_code(exc) == "NoSuchEntity":
+            raise UserNotFound("IAM user %s does not exist" % user_name, exception=exc)
+        raise
+    warnings = []
+    recorded = {}
+    for tag in tags:
+        if tag["Key"].startswith(planner.TAG_PREFIX):
+            key_id = tag["Key"][len(planner.TAG_PREFIX):]
+            try:
+                recorded[key_id] = parse_iso(tag.get("Value"))
+            except ValueError:
+                recorded[key_id] = None
+                warnings.append("user %s: tag %s has no readable time (%r); its key counts as having no recorded deactivation time"
+                                % (user_name, tag["Key"], tag.get("Value")))
+    keys = []
+    for item in metadata:
+        key_id = item["AccessKeyId"]
+        key = {
+            "access_key_id": key_id,
+            "status": item["Status"],
+            "create_date": item.get("CreateDate"),
+            "deactivated_date": recorded.get(key_id),
+            "tagged": key_id in recorded,
+        }
+        if last_used:
+            key.update(_last_used(reader, key_id))
+        keys.append(key)
+    return {"user_name": user_name, "keys": keys, "tagged_key_ids": sorted(recorded), "warnings": warnings}
+
+
+def _last_used(reader, key_id):
+    try:
+        info = reader.get_access_key_last_used(AccessKeyId=key_id, aws_retry=True).get("AccessKeyLastUsed") or {}
+    except Exception as exc:  # pylint: disable=broad-except
+        if error_code(exc) == "NoSuchEntity":  # deleted meanwhile
+            info = {}
+        else:
+            raise
+
+    def _value(name):
+        value = info.get(name)
+        return None if value in (None, "", "N/A") else value
+
+    return {"last_used_date": iso(info.get("LastUsedDate")), "last_used_service": _value("ServiceName"), "last_used_region": _value("Region")}
+
+
+# ---------------------------------------------------------------- info module
+
+
+def _key_info(key, now):
+    return {
+        "access_key_id": key["access_key_id"],
+        "status": key["status"],
+        "create_date": iso(key["create_date"]),
+        "age_days": age_days(key["create_date"], now),
+        "last_used_date": key.get("last_used_date"),
+        "last_used_service": key.get("last_used_service"),
+        "last_used_region": key.get("last_used_region"),
+        "deactivated_date": iso(key["deactivated_date"]) if key["status"] != planner.ACTIVE else None,
+    }
+
+
+def run_info(module):
+    """keyops.aws.iam_access_key_info."""
+    params = module.params
+    users = []
+    try:
+        concurrency = check_concurrency(params["concurrency"])
+        reader, _writer = client_pair(module, "iam", concurrency)
+        if params["all_users"]:
+            try:
+                names = list_user_names(reader)
+            except Exception as exc:  # pylint: disable=broad-except
+                raise KeyopsIamError("listing IAM users failed: %s" % error_message(exc), exception=exc)
+        else:
+            names = _unique_names(params["user_names"])
+        now = utcnow()
+
+        def _work(name):
+            data = read_user(reader, name, last_used=True)
+            keys = planner.newest_first(data["keys"])
+            return {"user_name": name, "access_keys": [_key_info(k, now) for k in keys]}, data["warnings"]
+
+        users, unknown, errors = [], [], []
+        for name, result, exc in run_concurrently(names, _work, concurrency):
+            if exc is None:
+                users.append(result[0])
+                for warning in result[1]:
+                    module.warn(warning)
+            elif isinstance(exc, UserNotFound):
+                unknown.append(name)
+            else:
+                errors.append("%s: %s" % (name, exc.msg if isinstance(exc, KeyopsIamError) else error_message(exc)))
+        if unknown or errors:
+            parts = []
+            if unknown:
+                parts.append("IAM user(s) not found: %s" % ", ".join(unknown))
+            if errors:
+                parts.append("reading failed for: %s" % "; ".join(errors))
+            raise KeyopsIamError("; ".join(parts), users=users, unknown_users=unknown)
+    except KeyopsIamError as exc:
+        module.fail_json(msg=exc.msg, **exc.result)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, users=users)
+
+
+def _unique_names(names):
+    seen = []
+    for name in names or []:
+        if not isinstance(name, str) or not USER_NAME_RE.match(name):
+            raise KeyopsIamError("invalid IAM user name %r" % (name,))
+        if name not in seen:
+            seen.append(name)
+    if not seen:
+        raise KeyopsIamError("no user names given")
+    return seen
+
+
+# ---------------------------------------------------------------- rotation module
+
+
+def normalize_users(users, params):
+    """Validate the ``users`` option; returns a list of ``(user_name, policy)`` in input order."""
+    if not users:
+        raise KeyopsIamError("users must list at least one IAM user")
+    entries = []
+    seen = set()
+    for index, item in enumerate(users):
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise KeyopsIamError("users[%d] must be a user name or a dict with a name, got %s" % (index, type(item).__name__))
+        unknown = sorted(set(item) - set(USER_ENTRY_KEYS))
+        if unknown:
+            raise KeyopsIamError("users[%d]: unsupported key(s) %s (supported: %s)" % (index, ", ".join(unknown), ", ".join(USER_ENTRY_KEYS)))
+        name = item.get("name")
+        if not isinstance(name, str) or not USER_NAME_RE.match(name):
+            raise KeyopsIamError("users[%d]: invalid or missing IAM user name %r" % (index, name))
+        if name in seen:
+            raise KeyopsIamError("user %s is listed more than once" % name)
+        seen.add(name)
+        policy = {
+            "state": params["state"],
+            "max_age_days": params["max_age_days"],
+            "delete_after_days": params["delete_after_days"],
+            "force": params["force"] if item.get("force") is None else _bool(item["force"], index, "force"),
+            "held_key_ids": _id_list(item.get("held_key_ids"), index, "held_key_ids", allow_empty_entries=True),
+            "escrowed_key_ids": _id_list(item.get("escrowed_key_ids"), index, "escrowed_key_ids"),
+            "current_key_id": _key_id(item.get("current_key_id"), index, "current_key_id"),
+        }
+        entries.append((name, policy))
+    return entries
+
+
+def _bool(value, index, field):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("yes", "true", "1", "no", "false", "0"):
+        return value.lower() in ("yes", "true", "1")
+    raise KeyopsIamError("users[%d].%s must be a boolean" % (index, field))
+
+
+def _key_id(value, index, field):
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not KEY_ID_RE.match(value):
+        raise KeyopsIamError("users[%d].%s is not an access key id" % (index, field))
+    return value
+
+
+def _id_list(value, index, field, allow_empty_entries=False):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise KeyopsIamError("users[%d].%s must be a list of access key ids" % (index, field))
+    result = []
+    for item in value:
+        if item in (None, "") and allow_empty_entries:
+            result.append(None)
+        else:
+            result.append(_key_id(item, index, field))
+    return result
+
+
+def apply_plan(reader, writer, user_name, plan, now):
+    """Apply one user's actions in order. Returns ``(new_key or None, applied actions)``.
+
+    Stops at the first failing action and raises KeyopsIamError naming it and what was applied.
+    """
+    applied = []
+    new_key = None
+    for action in plan["actions"]:
+        kid = action["access_key_id"]
+        try:
+            if action["action"] == "delete":
+                try:
+                    reader.delete_access_key(UserName=user_name, AccessKeyId=kid, aws_retry=True)
+                except Exception as exc:  # pylint: disable=broad-except
+                    if error_code(exc) != "NoSuchEntity":  # already gone (e.g. a retried call that succeeded)
+                        raise
+            elif action["action"] == "untag":
+                reader.untag_user(UserName=user_name, TagKeys=[planner.tag_key(kid)], aws_retry=True)
+            elif action["action"] == "deactivate":
+                reader.tag_user(UserName=user_name, Tags=[{"Key": planner.tag_key(kid), "Value": iso(now)}], aws_retry=True)
+                reader.update_access_key(UserName=user_name, AccessKeyId=kid, Status=planner.INACTIVE, aws_retry=True)
+            elif action["action"] == "create":
+                try:
+                    created = writer.create_access_key(UserName=user_name)["AccessKey"]  # one attempt, never retried
+                except Exception as exc:  # pylint: disable=broad-except
+                    if outcome_unknown(exc):
+                        raise KeyopsIamError(
+                            "CreateAccessKey for %s ended without an answer from IAM (%s): a key may have been created; "
+                            "it is not retried. Check the user's keys before running again" % (user_name, error_message(exc)),
+                            exception=exc,
+                        )
+                    raise
+                new_key = {
+                    "access_key_id": created["AccessKeyId"],
+                    "secret_access_key": created["SecretAccessKey"],
+                    "create_date": iso(created.get("CreateDate") or now),
+                }
+                action = dict(action, access_key_id=created["AccessKeyId"])
+            else:  # pragma: no cover - planner only emits the above
+                raise KeyopsIamError("unknown action %r" % action["action"])
+        except KeyopsIamError as exc:
+            exc.result.update(applied=applied)
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise KeyopsIamError(
+                "%s of key %s failed: %s%s" % (action["action"], kid or "(new)", error_message(exc),
+                                               "; applied before: %s" % _describe(applied) if applied else ""),
+                exception=exc, applied=applied,
+            )
+        applied.append(action)
+    return new_key, applied
+
+
+def outcome_unknown(exc):
+    """Whether a failed write may still have happened: no AWS answer, or a server-side (5xx) error."""
+    if error_code(exc) is None:
+        return True
+    status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return status >= 500
+
+
+def _describe(actions):
+    return ", ".join("%s %s" % (a["action"], a["access_key_id"] or "(new)") for a in actions)
+
+
+def _state_view(keys, tagged):
+    """A diff-friendly view of one user's keys: {key_id: status (+ recorded deactivation)}."""
+    view = {}
+    for key in planner.newest_first(keys):
+        text = key["status"]
+        if key.get("deactivated_date"):
+            text += " (deactivated %s)" % iso(key["deactivated_date"])
+        view[key["access_key_id"]] = text
+    for kid in tagged:
+        if kid not in view:
+            view["%s (tag only)" % kid] = "no such key"
+    return view
+
+
+def rotate_user(reader, writer, name, policy, now, check_mode):
+    """Read, plan and (unless check mode) apply one user. Returns the per-user result."""
+    result = {"user_name": name, "decision": None, "target_key_id": None, "previous_key_ids": [], "actions": [],
+              "new_key": None, "failed": False, "msg": None, "changed": False}
+    try:
+        data = read_user(reader, name)
+    except KeyopsIamError as exc:
+        return dict(result, failed=True, msg=exc.msg)
+    except Exception as exc:  # pylint: disable=broad-except
+        return dict(result, failed=True, msg="reading the user's keys failed: %s" % error_message(exc))
+
+    plan = planner.plan_rotation(data["keys"], policy, now, tagged_key_ids=data["tagged_key_ids"])
+    result.update(decision=plan["decision"], target_key_id=plan["target_key_id"], previous_key_ids=plan["previous_key_ids"],
+                  actions=plan["actions"], failed=plan["failed"], msg=plan["msg"], warnings=data["warnings"])
+    after_keys, after_tagged = planner.simulate(data["keys"], plan, now, new_key_id="(new key)", tagged_key_ids=data["tagged_key_ids"])
+    result["_diff"] = (_state_view(data["keys"], data["tagged_key_ids"]), _state_view(after_keys, after_tagged))
+    if plan["failed"] or not plan["actions"]:
+        return result
+    result["changed"] = True
+    if check_mode:
+        return result
+    try:
+        new_key, applied = apply_plan(reader, writer, name, plan, now)
+    except KeyopsIamError as exc:
+        applied = exc.result.get("applied") or []
+        result.update(failed=True, msg=exc.msg, actions=applied, changed=bool(applied))
+        new_key = None
+    else:
+        result.update(actions=applied, new_key=new_key)
+        if new_key:
+            result["target_key_id"] = new_key["access_key_id"]
+    # the diff shows what was really done (the created key's id; only the actions applied before a failure)
+    after_keys, after_tagged = planner.simulate(data["keys"], {"actions": applied}, now,
+                                                new_key_id=new_key["access_key_id"] if new_key else "(new key)",
+                                                tagged_key_ids=data["tagged_key_ids"])
+    result["_diff"] = (result["_diff"][0], _state_view(after_keys, after_tagged))
+    return result
+
+
+def run_rotation(module):
+    """keyops.aws.iam_access_key_rotation."""
+    params = module.params
+    outcomes = []
+    try:
+        for option in ("max_age_days", "delete_after_days"):
+            if params[option] < 0:
+                raise KeyopsIamError("%s must be 0 or more, got %d" % (option, params[option]))
+        if params["max_age_days"] < 1:
+            raise KeyopsIamError("max_age_days must be at least 1 (use force to rotate regardless of age)")
+        try:
+            concurrency = check_concurrency(params["concurrency"])
+        except ValueError as exc:
+            raise KeyopsIamError(str(exc))
+        entries = normalize_users(params["users"], params)
+        if params["state"] == "retired":
+            missing = [name for name, policy in entries if not policy["current_key_id"]]
+            if missing:
+                raise KeyopsIamError("state=retired needs current_key_id for every user; missing for: %s" % ", ".join(missing))
+        reader, writer = client_pair(module, "iam", concurrency)
+        now = utcnow()
+        outcomes = run_concurrently(entries, lambda entry: rotate_user(reader, writer, entry[0], entry[1], now, module.check_mode), concurrency)
+    except KeyopsIamError as exc:
+        module.fail_json(msg=exc.msg, **exc.result)
+
+    users, failed_users, before, after = [], [], {}, {}
+    for (name, _policy), result, exc in outcomes:
+        if exc is not None:  # an unexpected error in our own code path: still per user
+            result = {"user_name": name, "decision": None, "target_key_id": None, "previous_key_ids": [], "actions": [],
+                      "new_key": None, "failed": True, "msg": error_message(exc), "changed": False}
+        for warning in result.pop("warnings", None) or []:
+            module.warn(warning)
+        diff = result.pop("_diff", None)
+        if diff and result["actions"]:
+            before[name], after[name] = diff
+        if result["failed"]:
+            failed_users.append(name)
+        users.append(result)
+    changed = any(u["changed"] for u in users)
+    output = dict(changed=changed, users=users, failed_users=failed_users)
+    if module._diff:  # pylint: disable=protected-access
+        output["diff"] = {"before": before, "after": after}
+    if failed_users:
+        failures = [u for u in users if u["failed"]]
+        details = "; ".join("%s: %s" % (u["user_name"], u["msg"]) for u in failures[:MAX_DETAILS])
+        if len(failures) > MAX_DETAILS:
+            details += "; ... %d more in users[].msg" % (len(failures) - MAX_DETAILS)
+        module.fail_json(msg="access key rotation failed for %d user(s): %s (%s)%s" % (
+            len(failed_users), ", ".join(failed_users), details,
+            "; the other users were applied" if changed and not module.check_mode else ""), **output)
+    module.exit_json(**output)

@@ -1,0 +1,247 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: iam_access_key_rotation
+short_description: Keep each IAM user at exactly one young Active access key, and retire the old ones
+version_added: 0.1.0
+description:
+  - Declarative and idempotent access key rotation for a list of IAM users, worked concurrently
+    (see O(concurrency)), so a fleet of thousands of users is one task.
+  - O(state=rotated) makes "the user has one Active key younger than O(max_age_days)" true.
+    Per user it decides V(none) (the key in use is young and the holders agree on it),
+    V(converge) (no AWS write; an existing Active key whose secret the caller can get becomes the
+    target, either an escrowed key from an earlier interrupted run or, when the user has two Active keys
+    and the holders disagree, the newest Active key some holder holds), or V(create) (a new key;
+    when the user already has two keys, an Inactive one is deleted first - never an Active one).
+    A converge target must be younger than O(max_age_days) (an escrowed key is taken regardless of
+    its age when O(force) is set).
+  - The key in use is the Active key all holders agree on (C(held_key_ids) in O(users)), else the newest
+    Active key. Rotation is due when the user has no Active key, the key in use is O(max_age_days)
+    days old or older, O(force) is set, or the holders do not all hold one Active key.
+  - A user with two Active keys that needs a new key fails (the others go on) with a message naming
+    both keys; retire one with O(state=retired).
+  - O(state=retired) keeps the C(current_key_id) of each user in O(users) (it must exist and be Active), deactivates the
+    user's other Active keys and records the time in the user tag C(keyops:deactivated:<AccessKeyId>)
+    (IAM records none), and deletes Inactive keys whose recorded time is at least
+    O(delete_after_days) old (V(0) deletes in the same run, right after deactivating), removing
+    their tag. An Inactive key without a recorded time is never deleted by this module. Tags of keys
+    that no longer exist are removed.
+  - CreateAccessKey is called at most once per user and never retried; reads and idempotent writes
+    are retried with a jittered backoff.
+  - One user failing (unknown user, two Active keys, an AWS error) does not stop the others. Every
+    user is reported in RV(users), and the task fails at the end naming the failed users in its
+    message, after the other users were applied.
+  - Check mode predicts exactly what a real run would do (except the id of a key to be created).
+    With C(--diff) the keys before and after are shown for the users that change.
+  - A new secret is returned only in RV(users[].new_key.secret_access_key). The action plugin of this
+    module hides the displayed result of a task that carries a secret at every verbosity; the registered
+    variable still holds it, so a task using it must set C(no_log=true).
+author:
+  - keyops.aws contributors (@keyops-aws)
+options:
+  users:
+    description:
+      - The IAM users, each a user name or a dict with the keys below. A user may be listed once.
+      - C(name) (str, required) the IAM user name.
+      - C(held_key_ids) (list of str) the key id each holder of the user's key (a credentials file,
+        a secret store) holds now, one entry per holder; an empty string or null entry is a holder
+        that holds no key. Omitted or an empty list means no holder information.
+      - C(escrowed_key_ids) (list of str) keys whose secret the caller kept from an earlier,
+        interrupted run (V(state=rotated) converges on the newest such Active key instead of creating one).
+      - C(current_key_id) (str) the key to keep with O(state=retired) (required then).
+      - C(force) (bool) per-user O(force).
+    type: list
+    elements: raw
+    required: true
+  state:
+    description:
+      - V(rotated) ensures each user has a young Active key (creating one when needed).
+      - V(retired) deactivates the keys other than C(current_key_id) and deletes the old Inactive ones.
+    type: str
+    choices: [rotated, retired]
+    default: rotated
+  max_age_days:
+    description:
+      - With O(state=rotated), the key in use is replaced when it is this many days old or older.
+    type: int
+    default: 90
+  force:
+    description:
+      - With O(state=rotated), rotate even when the key in use is young (a new key is created unless
+        an escrowed Active key exists, which is converged on instead). Not idempotent on its own.
+    type: bool
+    default: false
+  delete_after_days:
+    description:
+      - With O(state=retired), Inactive keys are deleted once this many days have passed since their
+        recorded deactivation. V(0) deletes them in the same run.
+    type: int
+    default: 7
+notes:
+  - Needs C(iam:ListAccessKeys), C(iam:ListUserTags), C(iam:CreateAccessKey), C(iam:DeleteAccessKey),
+    C(iam:UpdateAccessKey), C(iam:TagUser) and C(iam:UntagUser).
+  - Supports check mode and diff mode.
+seealso:
+  - module: keyops.aws.iam_access_key_info
+extends_documentation_fragment:
+  - keyops.aws.concurrency
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Rotate the keys of every service user older than 90 days
+  keyops.aws.iam_access_key_rotation:
+    users: "{{ service_users }}"
+    max_age_days: 90
+  register: rotation
+
+- name: Store new secrets (never printed)
+  ansible.builtin.copy:
+    dest: "/srv/secrets/{{ item.user_name }}.json"
+    content: "{{ item.new_key | to_json }}"
+    mode: "0600"
+  loop: "{{ rotation.users | selectattr('new_key') | list }}"
+  loop_control:
+    label: "{{ item.user_name }}"
+  no_log: true
+
+- name: Rotate with holder information, resuming an interrupted run
+  keyops.aws.iam_access_key_rotation:
+    users:
+      - name: deploy-bot
+        held_key_ids: [AKIAOLDKEY0000000001, AKIANEWKEY0000000002]
+        escrowed_key_ids: [AKIANEWKEY0000000002]
+
+- name: Once every holder uses the new key, retire the old ones (delete them a week later)
+  keyops.aws.iam_access_key_rotation:
+    state: retired
+    delete_after_days: 7
+    users:
+      - name: deploy-bot
+        current_key_id: AKIANEWKEY0000000002
+"""
+
+RETURN = r"""
+users:
+  description: One result per user, in the order of O(users).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    user_name:
+      description: The IAM user name.
+      type: str
+      returned: always
+      sample: deploy-bot
+    decision:
+      description:
+        - V(none), V(converge) or V(create) with O(state=rotated); V(none) or V(retire) with O(state=retired).
+        - Null when the user failed before a decision.
+      type: str
+      returned: always
+      sample: create
+    target_key_id:
+      description:
+        - The key the holders should hold, that is the key in use, the converge target, the created key
+          (null in check mode, when its id is not known yet), or C(current_key_id).
+      type: str
+      returned: always
+      sample: AKIAIOSFODNN7EXAMPLE
+    previous_key_ids:
+      description: The user's other keys (with O(state=rotated) the other Active keys, to retire later).
+      type: list
+      elements: str
+      returned: always
+      sample: [AKIAOLDKEY0000000001]
+    actions:
+      description: The actions applied (in check mode, planned), in order.
+      type: list
+      elements: dict
+      returned: always
+      contains:
+        action:
+          description: V(create), V(delete), V(deactivate) (also records the time tag) or V(untag).
+          type: str
+          returned: always
+          sample: delete
+        access_key_id:
+          description: The key acted on (for V(create), the new key; null in check mode).
+          type: str
+          returned: always
+          sample: AKIAOLDKEY0000000001
+        reason:
+          description: Why.
+          type: str
+          returned: always
+          sample: Inactive key deleted to make room for a new key (two keys per user)
+    new_key:
+      description: The key created by this run, else null.
+      type: dict
+      returned: always
+      contains:
+        access_key_id:
+          description: The new key id.
+          type: str
+          returned: always
+          sample: AKIAIOSFODNN7EXAMPLE
+        secret_access_key:
+          description:
+            - The new secret access key. B(This is a secret). The displayed result is hidden; use
+              C(no_log=true) on any task that reads it. IAM never returns it again.
+          type: str
+          returned: always
+        create_date:
+          description: When the key was created (ISO 8601, UTC).
+          type: str
+          returned: always
+          sample: "2026-01-02T03:04:05Z"
+    changed:
+      description: Whether this user changed (in check mode, would change).
+      type: bool
+      returned: always
+      sample: true
+    failed:
+      description: Whether this user failed.
+      type: bool
+      returned: always
+      sample: false
+    msg:
+      description: Why the user failed, or a note on the decision; else null.
+      type: str
+      returned: always
+      sample: "rotation due: key AKIAOLDKEY0000000001 is 91 days old (max_age_days 90)"
+failed_users:
+  description: The users that failed (the task then fails after applying the others).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import CONCURRENCY_ARGSPEC
+from ansible_collections.keyops.aws.plugins.module_utils._iam import run_rotation
+
+
+def main():
+    argument_spec = dict(
+        users=dict(type="list", elements="raw", required=True),
+        state=dict(type="str", choices=["rotated", "retired"], default="rotated"),
+        max_age_days=dict(type="int", default=90),
+        force=dict(type="bool", default=False),
+        delete_after_days=dict(type="int", default=7),
+        **CONCURRENCY_ARGSPEC
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_rotation(module)
+
+
+if __name__ == "__main__":
+    main()
