@@ -6,7 +6,8 @@
 Action plugin base for modules whose result can carry a secret (a new secret access key, a secret
 read back from a credentials file). The module returns the secret in a field documented as secret;
 this action marks such a result no_log, so no callback prints it at any verbosity, while a
-registered variable still holds it for the next task (which must itself use no_log).
+registered variable still holds it for the next task (which must itself use no_log). The raw
+transport output (which ssh prints at -vvv) is censored for these tasks as well.
 """
 
 from ansible.plugins.action import ActionBase
@@ -36,6 +37,10 @@ class SecretResultAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
+        # The connection plugin (ssh) prints the module's raw output at -vvv unless the play context
+        # says no_log: this task's play context is its own copy, so only this task's transport
+        # logging is censored.
+        self._play_context.no_log = True
         result.update(self._execute_module(module_name=self._task.resolved_action, module_args=self._task.args, task_vars=task_vars))
         if contains_secret(result):
             result["_ansible_no_log"] = True

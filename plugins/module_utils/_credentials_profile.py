@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to keyops.aws: may change without notice.
+
+The logic of keyops.aws.credentials_profile and keyops.aws.credentials_profile_info.
+
+``plan()`` is pure: the current bytes and attributes of the file plus the wanted profile give the
+new bytes and the list of actions. ``run_module()`` reads the file (under a directory lock when it
+may write), plans, applies unless in check mode (so check mode predicts exactly) and exits once.
+"""
+
+import grp
+import os
+import pwd
+import stat
+
+from ansible_collections.keyops.aws.plugins.module_utils import _fileops
+from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import (
+    ACCESS_KEY_ID,
+    CREDENTIAL_KEYS,
+    MASK,
+    SECRET_ACCESS_KEY,
+    SECURITY_TOKEN,
+    SESSION_TOKEN,
+    CredentialsFile,
+    CredentialsFileError,
+    is_secret_name,
+    key_id_problem,
+)
+
+
+class ProfileError(Exception):
+    """A problem reported to the user with fail_json (never holds a secret)."""
+
+
+# ---------------------------------------------------------------------- options
+def parse_mode(mode):
+    """0o600 from "0600", "600", 0o600 (YAML 0600) or 384; ProfileError otherwise."""
+    if mode is None:
+        return 0o600
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        value = mode
+    else:
+        text = str(mode).strip()
+        try:
+            value = int(text, 8)
+        except ValueError:
+            raise ProfileError("mode must be an octal number such as '0600', got %r" % text) from None
+    if value < 0 or value > 0o7777:
+        raise ProfileError("mode %r is out of range" % (mode,))
+    return value
+
+
+def settings_values(settings):
+    """User settings as {name: str | dict | None}: numbers and booleans become the strings AWS tools read."""
+    result = {}
+    for name, value in (settings or {}).items():
+        if not isinstance(name, str):
+            raise ProfileError("settings: names must be strings")
+        if name.lower() in CREDENTIAL_KEYS:
+            raise ProfileError("settings: set %s through the access_key_id/secret_access_key/session_token options" % name)
+        result[name] = _setting_text(name, value)
+    return result
+
+
+def _setting_text(name, value):
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return {str(key): _setting_text(name, item) for key, item in value.items() if item is not None}
+    raise ProfileError("settings: %s must be a string, a number, a boolean or a dict of those" % name)
+
+
+def wanted_values(params):
+    """The options to set in the profile, in the order new ones are written."""
+    values = {}
+    key_id = params.get("access_key_id")
+    secret = params.get("secret_access_key")
+    token = params.get("session_token")
+    if key_id is not None:
+        problem = key_id_problem(key_id)
+        if problem:
+            raise ProfileError("access_key_id: %s; nothing was changed" % problem)
+        if secret in (None, ""):
+            raise ProfileError("secret_access_key is required with access_key_id")
+        if key_id.startswith("ASIA") and not token:
+            raise ProfileError("access_key_id is a temporary (ASIA) key: session_token is required with it")
+        values[ACCESS_KEY_ID] = key_id
+        values[SECRET_ACCESS_KEY] = secret
+        # A token left from an earlier temporary key would make the new key pair fail: replace or drop it.
+        values[SESSION_TOKEN] = token or None
+        values[SECURITY_TOKEN] = None
+    elif secret is not None or token is not None:
+        raise ProfileError("secret_access_key and session_token need access_key_id")
+    values.update(settings_values(params.get("settings")))
+    return values
+
+
+# ---------------------------------------------------------------------- planning (pure)
+def plan(data, attrs, params, uid=-1, gid=-1):
+    """Work out the change.
+
+    data: current bytes or None (no file); attrs: {"mode", "uid", "gid"} of the existing file or None.
+    Returns {"before": CredentialsFile|None, "after": CredentialsFile|None, "new_data": bytes|None,
+    "actions": [...], "warnings": [...]}; new_data is None when the content stays as it is.
+    """
+    file_type = params.get("file_type") or "credentials"
+    profile = params.get("profile") or "default"
+    state = params.get("state") or "present"
+    mode = parse_mode(params.get("mode"))
+    actions = []
+    try:
+        before = CredentialsFile.parse(data, file_type) if data is not None else None
+    except CredentialsFileError as exc:
+        raise ProfileError("%s is not a valid AWS %s file: %s; nothing was changed" % (params["path"], file_type, exc)) from None
+    warnings = list(before.warnings) if before is not None else []
+    after = None
+    new_data = None
+    if state == "absent":
+        if before is not None:
+            after = CredentialsFile.parse(data, file_type)
+            if after.remove_profile(profile):
+                new_data = after.render()
+                actions.append({"action": "remove_profile", "profile": profile, "reason": "state=absent"})
+    else:
+        values = wanted_values(params)
+        after = CredentialsFile.parse(data, file_type) if before is not None else CredentialsFile([], file_type)
+        existed = after.find_profile(profile) is not None
+        try:
+            changed = after.set_profile(profile, values)
+        except CredentialsFileError as exc:
+            raise ProfileError("%s; nothing was changed" % exc) from None
+        if before is None:
+            new_data = after.render()
+            actions.append({"action": "create_file", "profile": profile, "reason": "the file does not exist"})
+        elif changed:
+            new_data = after.render()
+            actions.append(
+                {"action": "update_profile" if existed else "add_profile", "profile": profile,
+                 "reason": "the profile differs" if existed else "the profile is missing"}
+            )
+    if attrs is not None and new_data is None:
+        # content kept as is: fix what differs of mode and owner (a rewrite sets both itself)
+        if stat.S_IMODE(attrs["mode"]) != mode:
+            actions.append({"action": "set_mode", "mode": "%04o" % mode, "reason": "mode is %04o" % stat.S_IMODE(attrs["mode"])})
+        if (uid != -1 and uid != attrs["uid"]) or (gid != -1 and gid != attrs["gid"]):
+            actions.append({"action": "set_owner", "reason": "owner or group differs"})
+    if mode & 0o007:
+        warnings.append("mode %04o lets every user of the host read the credentials" % mode)
+    return {"before": before, "after": after, "new_data": new_data, "actions": actions, "warnings": warnings, "mode": mode}
+
+
+def masked_diff(path, before, after):
+    """A diff of masked renderings: no secret of any profile appears, changed secrets get new labels."""
+    labels = {}
+    return {
+        "before_header": path,
+        "after_header": path,
+        "before": before.masked_text(labels) if before is not None else "",
+        "after": after.masked_text(labels) if after is not None else "",
+    }
+
+
+# ---------------------------------------------------------------------- reading / applying
+def _attrs(path):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return {"mode": info.st_mode, "uid": info.st_uid, "gid": info.st_gid}
+
+
+def _apply(path, result, uid, gid, params):
+    backup = None
+    mode = result["mode"]
+    if result["new_data"] is not None:
+        if params.get("backup") and os.path.exists(path):
+            backup = _fileops.backup_file(path)
+        _fileops.atomic_write(path, result["new_data"], mode=mode, owner=params.get("owner"), group=params.get("group"))
+        return backup
+    for action in result["actions"]:
+        if action["action"] == "set_mode":
+            os.chmod(path, mode)
+        elif action["action"] == "set_owner":
+            os.chown(path, uid, gid)
+    return backup
+
+
+def _read_and_plan(path, params, uid, gid):
+    data = _fileops.read_regular_file(path)
+    attrs = _attrs(path) if data is not None else None
+    return plan(data, attrs, params, uid, gid)
+
+
+def run_module(module):
+    params = module.params
+    result = {"changed": False, "path": params["path"], "profile": params["profile"], "access_key_id": None,
+              "backup_file": None, "actions": []}
+    try:
+        path = _fileops.check_target(params["path"], params.get("follow"))
+        uid, gid = _fileops.resolve_owner(params.get("owner"), params.get("group"))
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise ProfileError("%s is not a directory" % parent)
+        if module.check_mode or (params["state"] == "absent" and not os.path.exists(path)):
+            planned = _read_and_plan(path, params, uid, gid)
+            backup = None
+        else:
+            with _fileops.directory_lock(path):
+                path = _fileops.check_target(params["path"], params.get("follow"))
+                planned = _read_and_plan(path, params, uid, gid)
+                backup = _apply(path, planned, uid, gid, params)
+    except (ProfileError, _fileops.FileOpError, CredentialsFileError) as exc:
+        module.fail_json(msg=str(exc), **result)
+    for warning in planned["warnings"]:
+        module.warn(warning)
+    after = planned["after"]
+    section = after.find_profile(params["profile"]) if after is not None else None
+    if section is not None:
+        result["access_key_id"] = after.option_value(section, ACCESS_KEY_ID)
+    result.update(changed=bool(planned["actions"]), path=path, actions=planned["actions"], backup_file=backup)
+    if module._diff and planned["new_data"] is not None:
+        result["diff"] = masked_diff(path, planned["before"], after)
+    module.exit_json(**result)
+
+
+# ---------------------------------------------------------------------- info
+def _name_of(uid, lookup):
+    try:
+        return lookup(uid)[0]
+    except KeyError:
+        return str(uid)
+
+
+def describe_profiles(parsed, wanted=None, return_secrets=False):
+    """The info module's profile list (pure)."""
+    profiles = []
+    for name, options in parsed.profiles():
+        if wanted and name not in wanted:
+            continue
+        entry = {
+            "name": name,
+            "aws_access_key_id": options.get(ACCESS_KEY_ID),
+            "has_secret_access_key": bool(options.get(SECRET_ACCESS_KEY)),
+            "has_session_token": bool(options.get(SESSION_TOKEN) or options.get(SECURITY_TOKEN)),
+            "settings": {},
+        }
+        for option, value in options.items():
+            if option in CREDENTIAL_KEYS:
+                continue
+            if is_secret_name(option) and not return_secrets:
+                value = MASK
+            entry["settings"][option] = value
+        if return_secrets:
+            entry["secret_access_key"] = options.get(SECRET_ACCESS_KEY)
+            entry["session_token"] = options.get(SESSION_TOKEN) or options.get(SECURITY_TOKEN)
+        profiles.append(entry)
+    return profiles
+
+
+def run_info(module):
+    params = module.params
+    result = {"changed": False, "path": params["path"], "exists": False, "mode": None, "owner": None, "group": None,
+              "profiles": []}
+    try:
+        path = _fileops.check_target(params["path"], params.get("follow"))
+        data = _fileops.read_regular_file(path)
+        if data is not None:
+            info = os.stat(path)
+            parsed = CredentialsFile.parse(data, params.get("file_type") or "credentials")
+            result.update(
+                path=path,
+                exists=True,
+                mode="%04o" % stat.S_IMODE(info.st_mode),
+                owner=_name_of(info.st_uid, pwd.getpwuid),
+                group=_name_of(info.st_gid, grp.getgrgid),
+                profiles=describe_profiles(parsed, params.get("profiles"), params.get("return_secrets")),
+            )
+            for warning in parsed.warnings:
+                module.warn(warning)
+    except CredentialsFileError as exc:
+        module.fail_json(msg="%s is not a valid AWS %s file: %s" % (params["path"], params.get("file_type"), exc), **result)
+    except _fileops.FileOpError as exc:
+        module.fail_json(msg=str(exc), **result)
+    module.exit_json(**result)

@@ -1,0 +1,332 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to keyops.aws: may change without notice.
+
+The logic of keyops.aws.access_key_verify: prove that an access key pair works with STS
+GetCallerIdentity, tolerating IAM's eventual consistency, and name a failure in words a user
+understands.
+
+- ``verify_key()`` is the loop: bounded backoff, ``required_successes`` consecutive successes (a
+  failure after a success restarts the count), retries only on the errors a fresh key shows for a
+  few seconds (InvalidClientTokenId, InvalidAccessKeyId, SignatureDoesNotMatch). Its clock, sleep,
+  STS client factory and IAM lookup are passed in, so it is tested without a network.
+- ``classify()`` turns the last error (and what IAM says about the key) into a reason and a message.
+- ``run_module()`` wires it to an AnsibleAWSModule.
+
+No message, warning or result ever holds a secret access key or session token; a malformed key
+id is shown only by its first characters (it may be a secret pasted in the wrong field).
+"""
+
+import os
+import time
+
+try:
+    import botocore.config
+    import botocore.exceptions
+except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore itself
+    pass
+
+from ansible_collections.keyops.aws.plugins.module_utils import _fileops
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import error_code, run_concurrently
+from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import (
+    ACCESS_KEY_ID,
+    SECRET_ACCESS_KEY,
+    SECURITY_TOKEN,
+    SESSION_TOKEN,
+    CredentialsFile,
+    CredentialsFileError,
+    key_id_problem,
+    mask_key_id,
+)
+
+OK = "ok"
+KEY_NOT_FOUND = "key_not_found"
+KEY_INACTIVE = "key_inactive"
+SECRET_MISMATCH = "secret_mismatch"
+MALFORMED_KEY_ID = "malformed_key_id"
+TOKEN_EXPIRED = "token_expired"
+WRONG_IDENTITY = "wrong_identity"
+REASONS = (OK, KEY_NOT_FOUND, KEY_INACTIVE, SECRET_MISMATCH, MALFORMED_KEY_ID, TOKEN_EXPIRED, WRONG_IDENTITY)
+
+UNKNOWN_KEY_CODES = frozenset(("InvalidClientTokenId", "InvalidAccessKeyId", "UnrecognizedClientException", "AuthFailure"))
+MISMATCH_CODES = frozenset(("SignatureDoesNotMatch", "IncompleteSignature"))
+EXPIRED_CODES = frozenset(("ExpiredToken", "ExpiredTokenException", "RequestExpired"))
+# Errors a freshly created key shows for a few seconds: retried until the timeout.
+RETRIED_CODES = UNKNOWN_KEY_CODES | MISMATCH_CODES
+# A key IAM has listed for this long is settled: its refusal is final, no need to wait for the timeout.
+SETTLED_SECONDS = 300
+MAX_DELAY = 8.0
+
+MISSING = "missing"  # iam lookup: IAM says the key does not exist
+
+
+class VerifyError(Exception):
+    """A problem that stops the task (bad input, an unexpected AWS error); never holds a secret."""
+
+
+class Policy:
+    """How hard to try: consecutive successes needed, time budget, first delay, expected identity."""
+
+    def __init__(self, required_successes=3, timeout=60.0, delay=1.0, expected_account=None, expected_arn=None,
+                 max_delay=MAX_DELAY):
+        if required_successes < 1:
+            raise VerifyError("required_successes must be at least 1")
+        if timeout < 0 or delay < 0:
+            raise VerifyError("timeout and delay cannot be negative")
+        self.required_successes = required_successes
+        self.timeout = float(timeout)
+        self.delay = float(delay)
+        self.max_delay = max(float(max_delay), self.delay)
+        self.expected_account = str(expected_account) if expected_account not in (None, "") else None
+        self.expected_arn = expected_arn or None
+
+
+def _result(access_key_id, name=None):
+    return {
+        "access_key_id": mask_key_id(access_key_id),
+        "name": name,
+        "valid": False,
+        "reason": None,
+        "message": None,
+        "arn": None,
+        "account": None,
+        "user_name": None,
+        "attempts": 0,
+    }
+
+
+def identity_problem(identity, policy):
+    """None when the identity is the expected one, else a message."""
+    arn = identity.get("Arn")
+    account = identity.get("Account")
+    if policy.expected_account and account != policy.expected_account:
+        return "the key belongs to account %s (%s), not to the expected account %s" % (account, arn, policy.expected_account)
+    if policy.expected_arn and arn != policy.expected_arn:
+        return "the key belongs to %s, not to the expected %s" % (arn, policy.expected_arn)
+    return None
+
+
+def classify(access_key_id, code, facts, waited):
+    """(reason, message) for a key STS refused with ``code``; ``facts`` is what IAM says (or None)."""
+    shown = mask_key_id(access_key_id)
+    if code in EXPIRED_CODES:
+        return TOKEN_EXPIRED, "the session token of access key %s has expired (%s): get new temporary credentials" % (shown, code)
+    if code in MISMATCH_CODES:
+        return SECRET_MISMATCH, (
+            "the secret access key does not match access key %s (%s): the key pair is mismatched "
+            "(a secret of another key, or a truncated or mistyped secret)" % (shown, code)
+        )
+    if facts == MISSING:
+        return KEY_NOT_FOUND, "access key %s does not exist (deleted, or never created in this account) (%s)" % (shown, code)
+    if isinstance(facts, dict):
+        if facts.get("status") == "Inactive":
+            return KEY_INACTIVE, "access key %s of IAM user %s is Inactive (%s): activate it or use the user's active key" % (
+                shown, facts.get("user_name"), code)
+        return KEY_NOT_FOUND, (
+            "IAM lists access key %s of user %s as %s, but STS still refused it (%s) after %.0f s: IAM may not have "
+            "caught up yet (raise timeout), or the key belongs to another partition" % (
+                shown, facts.get("user_name"), facts.get("status"), code, waited)
+        )
+    return KEY_NOT_FOUND, (
+        "AWS does not accept access key %s (%s): it was deleted, never existed, or is inactive "
+        "(the task's own credentials cannot read IAM to tell which)" % (shown, code)
+    )
+
+
+def _settled(facts, now_epoch):
+    if not isinstance(facts, dict):
+        return False
+    if facts.get("status") == "Inactive":
+        return True
+    created = facts.get("create_epoch")
+    return created is not None and now_epoch - created > SETTLED_SECONDS
+
+
+def verify_key(key, sts_for, iam_lookup, policy, clock=time.monotonic, sleep=time.sleep, wall=time.time):
+    """Verify one key pair; returns the result dict (``valid``, ``reason``, ``message``, ...).
+
+    key: {access_key_id, secret_access_key, session_token, name}; sts_for(key) -> an STS client for
+    that key; iam_lookup(access_key_id) -> {user_name, status, create_epoch} | MISSING | None.
+    Raises VerifyError for errors that say nothing about the key (network, throttling beyond
+    botocore's retries, an unexpected code).
+    """
+    access_key_id = key.get("access_key_id")
+    result = _result(access_key_id, key.get("name"))
+    problem = key_id_problem(access_key_id)
+    if problem:
+        result.update(reason=MALFORMED_KEY_ID, message=problem + "; no AWS call was made")
+        return result
+    if not key.get("secret_access_key"):
+        raise VerifyError("no secret access key given for access key %s" % access_key_id)
+    client = sts_for(key)
+    start = clock()
+    successes = 0
+    wait = policy.delay
+    last_code = None
+    facts = None
+    while True:
+        result["attempts"] += 1
+        try:
+            identity = client.get_caller_identity()
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            successes = 0
+            if code in EXPIRED_CODES:
+                reason, message = classify(access_key_id, code, None, clock() - start)
+                result.update(reason=reason, message=message)
+                return result
+            if code not in RETRIED_CODES:
+                raise VerifyError("verifying access key %s: AWS answered %s" % (access_key_id, code)) from None
+            last_code = code
+            facts = iam_lookup(access_key_id)
+            if isinstance(facts, dict):
+                result["user_name"] = facts.get("user_name")
+            waited = clock() - start
+            if _settled(facts, wall()) or waited + wait > policy.timeout:
+                reason, message = classify(access_key_id, last_code, facts, waited)
+                result.update(reason=reason, message=message)
+                return result
+            sleep(wait)
+            wait = min(wait * 2, policy.max_delay)
+            continue
+        except botocore.exceptions.BotoCoreError as exc:
+            raise VerifyError("verifying access key %s: %s" % (access_key_id, type(exc).__name__)) from None
+        problem = identity_problem(identity, policy)
+        result.update(arn=identity.get("Arn"), account=identity.get("Account"))
+        if problem:
+            result.update(reason=WRONG_IDENTITY, message="access key %s works, but %s" % (access_key_id, problem))
+            return result
+        successes += 1
+        if successes >= policy.required_successes:
+            arn = identity.get("Arn") or ""
+            if ":user/" in arn:
+                result["user_name"] = arn.rsplit("/", 1)[-1]
+            result.update(
+                valid=True, reason=OK,
+                message="access key %s works as %s (%d consecutive successes)" % (access_key_id, arn, successes),
+            )
+            return result
+        sleep(policy.delay)
+
+
+# ---------------------------------------------------------------------- AWS wiring
+def make_iam_lookup(iam):
+    """An iam_lookup for verify_key using the task's own credentials; None results when IAM is unreadable."""
+
+    def lookup(access_key_id):
+        try:
+            user = iam.get_access_key_last_used(AccessKeyId=access_key_id).get("UserName")
+        except botocore.exceptions.ClientError as exc:
+            return MISSING if error_code(exc) == "NoSuchEntity" else None
+        except botocore.exceptions.BotoCoreError:
+            return None
+        if not user:
+            return None
+        try:
+            pages = iam.get_paginator("list_access_keys").paginate(UserName=user)
+            for page in pages:
+                for item in page.get("AccessKeyMetadata", []):
+                    if item.get("AccessKeyId") == access_key_id:
+                        created = item.get("CreateDate")
+                        return {
+                            "user_name": user,
+                            "status": item.get("Status"),
+                            "create_epoch": created.timestamp() if hasattr(created, "timestamp") else None,
+                        }
+        except botocore.exceptions.ClientError as exc:
+            return MISSING if error_code(exc) == "NoSuchEntity" else {"user_name": user, "status": None, "create_epoch": None}
+        except botocore.exceptions.BotoCoreError:
+            return None
+        return MISSING
+
+    return lookup
+
+
+def read_profile_key(path, profile_name):
+    """{access_key_id, secret_access_key, session_token, name} from a credentials file on this host."""
+    try:
+        data = _fileops.read_regular_file(path, follow=True)
+    except _fileops.FileOpError as exc:
+        raise VerifyError(str(exc)) from None
+    if data is None:
+        raise VerifyError("%s does not exist" % path)
+    try:
+        parsed = CredentialsFile.parse(data)
+    except CredentialsFileError as exc:
+        raise VerifyError("%s is not a valid AWS credentials file: %s" % (path, exc)) from None
+    section = parsed.find_profile(profile_name)
+    if section is None:
+        raise VerifyError("%s has no profile %s" % (path, profile_name))
+    key_id = parsed.option_value(section, ACCESS_KEY_ID)
+    secret = parsed.option_value(section, SECRET_ACCESS_KEY)
+    if not key_id or not secret:
+        raise VerifyError("profile %s in %s has no aws_access_key_id and aws_secret_access_key" % (profile_name, path))
+    token = parsed.option_value(section, SESSION_TOKEN) or parsed.option_value(section, SECURITY_TOKEN)
+    return {"access_key_id": key_id, "secret_access_key": secret, "session_token": token or None, "name": profile_name}
+
+
+def _keys_from_params(params):
+    if params.get("keys"):
+        return [dict(item) for item in params["keys"]], True
+    if params.get("path"):
+        return [read_profile_key(os.path.expanduser(params["path"]), params.get("profile_name") or "default")], False
+    if params.get("access_key_id"):
+        return [{
+            "access_key_id": params["access_key_id"],
+            "secret_access_key": params.get("secret_access_key"),
+            "session_token": params.get("key_session_token"),
+            "name": None,
+        }], False
+    raise VerifyError("one of access_key_id, path or keys is required")
+
+
+def run_module(module):
+    params = module.params
+    try:
+        policy = Policy(
+            required_successes=params["required_successes"], timeout=params["timeout"], delay=params["delay"],
+            expected_account=params.get("expected_account"), expected_arn=params.get("expected_arn"),
+        )
+        keys, many = _keys_from_params(params)
+    except VerifyError as exc:
+        module.fail_json(msg=str(exc))
+
+    config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=max(10, params["concurrency"]))
+
+    def sts_for(key):
+        return module.client(
+            "sts", profile_name=None, aws_access_key_id=key["access_key_id"], aws_secret_access_key=key["secret_access_key"],
+            aws_session_token=key.get("session_token") or None, config=config,
+        )
+
+    iam_lookup = make_iam_lookup(module.client("iam", config=config))
+    outcomes = run_concurrently(keys, lambda key: verify_key(key, sts_for, iam_lookup, policy), params["concurrency"])
+    results = []
+    errors = []
+    for key, result, exc in outcomes:
+        if exc is not None:
+            if not isinstance(exc, VerifyError):
+                exc = VerifyError("verifying access key %s: %s" % (mask_key_id(key.get("access_key_id")), type(exc).__name__))
+            errors.append(str(exc))
+            continue
+        results.append(result)
+    if errors:
+        module.fail_json(msg="; ".join(errors), results=results)
+    if many:
+        invalid = [item for item in results if not item["valid"]]
+        output = {
+            "changed": False,
+            "valid": not invalid,
+            "reason": OK if not invalid else invalid[0]["reason"],
+            "message": "%d of %d keys work" % (len(results) - len(invalid), len(results)),
+            "results": results,
+            "invalid_keys": [item["access_key_id"] for item in invalid],
+        }
+    else:
+        output = dict(results[0], changed=False)
+        invalid = [] if output["valid"] else [output]
+    if invalid and params["fail_on_invalid"]:
+        messages = [item["message"] for item in invalid]
+        module.fail_json(msg="; ".join(messages), **{k: v for k, v in output.items() if k != "changed"})
+    module.exit_json(**output)

@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""access_key_verify's loop and error classification, with a fake STS client and a fake clock (no network)."""
+
+import botocore.exceptions
+import pytest
+
+from ansible_collections.keyops.aws.plugins.module_utils import _verify
+from ansible_collections.keyops.aws.plugins.module_utils._verify import MISSING, Policy, VerifyError, verify_key
+
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+ARN = "arn:aws:iam::123456789012:user/deploy"
+IDENTITY = {"Arn": ARN, "Account": "123456789012", "UserId": "AIDAEXAMPLE"}
+
+
+def error(code):
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "refused"}}, "GetCallerIdentity")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakeSts:
+    """Answers from a script: an exception code or IDENTITY; the last entry repeats."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.calls = 0
+
+    def get_caller_identity(self):
+        step = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if isinstance(step, str):
+            raise error(step)
+        return step
+
+
+def run(script, facts=None, key=None, **policy):
+    clock = Clock()
+    sts = FakeSts(script)
+    lookups = []
+
+    def lookup(key_id):
+        lookups.append(key_id)
+        return facts
+
+    key = key or {"access_key_id": KEY_ID, "secret_access_key": SECRET, "name": "p"}
+    result = verify_key(key, lambda key_: sts, lookup, Policy(**policy), clock=clock, sleep=clock.sleep, wall=lambda: 10000.0)
+    return result, sts, clock, lookups
+
+
+def assert_no_secret(result):
+    assert SECRET not in repr(result)
+
+
+def test_valid_after_required_consecutive_successes():
+    result, sts, clock, _lookups = run([IDENTITY], required_successes=3, delay=1)
+    assert result["valid"] is True and result["reason"] == "ok"
+    assert result["arn"] == ARN and result["account"] == "123456789012" and result["user_name"] == "deploy"
+    assert sts.calls == 3 and result["attempts"] == 3 and clock.sleeps == [1, 1]
+    assert_no_secret(result)
+
+
+def test_fresh_key_refused_then_accepted_is_retried_with_backoff():
+    result, sts, clock, _lookups = run(["InvalidClientTokenId", "SignatureDoesNotMatch", IDENTITY], facts=MISSING, delay=1)
+    assert result["valid"] is True and sts.calls == 5
+    assert clock.sleeps == [1, 2, 1, 1]
+
+
+def test_a_failure_after_a_success_restarts_the_count():
+    script = [IDENTITY, "InvalidClientTokenId", IDENTITY, IDENTITY, IDENTITY]
+    clock = Clock()
+    sts = FakeSts(script)
+    result = verify_key({"access_key_id": KEY_ID, "secret_access_key": SECRET}, lambda key_: sts, lambda key_: MISSING,
+                        Policy(required_successes=3, delay=1), clock=clock, sleep=clock.sleep, wall=lambda: 0.0)
+    assert result["valid"] is True and sts.calls == 5
+
+
+def test_unknown_key_gives_up_at_the_timeout():
+    result, sts, clock, lookups = run(["InvalidClientTokenId"], facts=MISSING, timeout=10, delay=1)
+    assert result["valid"] is False and result["reason"] == "key_not_found"
+    assert "does not exist" in result["message"]
+    assert clock.now <= 10 and sts.calls == 4  # waits 1, 2, 4, then 8 would pass the timeout
+    assert lookups == [KEY_ID] * 4
+
+
+def test_inactive_key_is_reported_at_once():
+    facts = {"user_name": "deploy", "status": "Inactive", "create_epoch": 9990.0}
+    result, sts, _clock, _lookups = run(["InvalidClientTokenId"], facts=facts, timeout=60)
+    assert result["reason"] == "key_inactive" and sts.calls == 1
+    assert "deploy" in result["message"] and "Inactive" in result["message"]
+
+
+def test_iam_unreadable_says_it_may_be_inactive():
+    result, _sts, _clock, _lookups = run(["InvalidClientTokenId"], facts=None, timeout=0)
+    assert result["reason"] == "key_not_found" and "inactive" in result["message"]
+
+
+def test_wrong_secret_is_a_key_pair_mismatch():
+    result, _sts, _clock, _lookups = run(["SignatureDoesNotMatch"], facts=MISSING, timeout=3)
+    assert result["reason"] == "secret_mismatch" and "mismatch" in result["message"]
+    assert_no_secret(result)
+
+
+def test_settled_key_refusal_is_final_at_once():
+    facts = {"user_name": "deploy", "status": "Active", "create_epoch": 10000.0 - 3600}
+    result, sts, _clock, _lookups = run(["SignatureDoesNotMatch"], facts=facts, timeout=60)
+    assert result["reason"] == "secret_mismatch" and sts.calls == 1
+
+
+def test_expired_token_is_final_at_once():
+    key = {"access_key_id": "ASIAIOSFODNN7EXAMPLE", "secret_access_key": SECRET, "session_token": "tok"}
+    result, sts, _clock, lookups = run(["ExpiredToken"], key=key, timeout=60)
+    assert result["reason"] == "token_expired" and sts.calls == 1 and lookups == []
+
+
+@pytest.mark.parametrize("key_id", ["AKIA123", "AKIAiosfodnn7example", SECRET, "AIDAIOSFODNN7EXAMPLE", ""])
+def test_malformed_key_id_makes_no_call(key_id):
+    result, sts, _clock, lookups = run([IDENTITY], key={"access_key_id": key_id, "secret_access_key": SECRET})
+    assert result["reason"] == "malformed_key_id" and result["valid"] is False
+    assert sts.calls == 0 and lookups == []
+    assert SECRET not in repr(result)
+
+
+def test_wrong_account_or_arn():
+    result, sts, _clock, _lookups = run([IDENTITY], expected_account="999999999999")
+    assert result["reason"] == "wrong_identity" and "999999999999" in result["message"] and sts.calls == 1
+    result, _sts, _clock, _lookups = run([IDENTITY], expected_arn="arn:aws:iam::123456789012:user/other")
+    assert result["reason"] == "wrong_identity" and result["arn"] == ARN
+    result, _sts, _clock, _lookups = run([IDENTITY], expected_arn=ARN, expected_account=123456789012)
+    assert result["valid"] is True
+
+
+def test_unexpected_errors_stop_the_task_without_a_secret():
+    with pytest.raises(VerifyError) as info:
+        run(["Throttling"])
+    assert "Throttling" in str(info.value) and SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("code, facts, reason", [
+    ("InvalidClientTokenId", MISSING, "key_not_found"),
+    ("InvalidAccessKeyId", None, "key_not_found"),
+    ("InvalidClientTokenId", {"user_name": "u", "status": "Inactive"}, "key_inactive"),
+    ("InvalidClientTokenId", {"user_name": "u", "status": "Active"}, "key_not_found"),
+    ("SignatureDoesNotMatch", None, "secret_mismatch"),
+    ("ExpiredToken", None, "token_expired"),
+])
+def test_classify(code, facts, reason):
+    assert _verify.classify(KEY_ID, code, facts, 5)[0] == reason
+
+
+class FakeIam:
+    def __init__(self, last_used=None, keys=None, error_code=None):
+        self.last_used = last_used
+        self.keys = keys or []
+        self.error_code = error_code
+
+    def get_access_key_last_used(self, AccessKeyId):  # noqa: N803  pylint: disable=invalid-name
+        if self.error_code:
+            raise botocore.exceptions.ClientError({"Error": {"Code": self.error_code}}, "GetAccessKeyLastUsed")
+        return {"UserName": self.last_used}
+
+    def get_paginator(self, name):
+        assert name == "list_access_keys"
+        keys = self.keys
+
+        class Pages:
+            @staticmethod
+            def paginate(UserName):  # noqa: N803  pylint: disable=invalid-name
+                return [{"AccessKeyMetadata": keys}]
+
+        return Pages()
+
+
+def test_iam_lookup():
+    assert _verify.make_iam_lookup(FakeIam(error_code="NoSuchEntity"))(KEY_ID) == MISSING
+    assert _verify.make_iam_lookup(FakeIam(error_code="AccessDenied"))(KEY_ID) is None
+    facts = _verify.make_iam_lookup(FakeIam("deploy", [{"AccessKeyId": KEY_ID, "Status": "Inactive"}]))(KEY_ID)
+    assert facts == {"user_name": "deploy", "status": "Inactive", "create_epoch": None}
+
+
+def test_read_profile_key(tmp_path):
+    path = tmp_path / "credentials"
+    path.write_text("# c\n[p]\naws_access_key_id = %s\naws_secret_access_key = %s\n[q]\nregion = x\n" % (KEY_ID, SECRET))
+    key = _verify.read_profile_key(str(path), "p")
+    assert key == {"access_key_id": KEY_ID, "secret_access_key": SECRET, "session_token": None, "name": "p"}
+    with pytest.raises(VerifyError, match="has no profile nope"):
+        _verify.read_profile_key(str(path), "nope")
+    with pytest.raises(VerifyError, match="no aws_access_key_id"):
+        _verify.read_profile_key(str(path), "q")
+    with pytest.raises(VerifyError, match="does not exist"):
+        _verify.read_profile_key(str(tmp_path / "missing"), "p")
