@@ -1,0 +1,120 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The work is done on the controller by the action plugin of the same name
+# (plugins/action/access_key_rotation_plan.py); this file holds its documentation.
+
+DOCUMENTATION = r"""
+---
+module: access_key_rotation_plan
+short_description: Bookkeeping steps of the keyops.aws.access_key_rotation role
+version_added: 0.1.0
+description:
+  - The controller-side decisions of the role M(keyops.aws.access_key_rotation), one O(step) per
+    task; its tasks call it in order and hand each step's result to the next. It changes nothing
+    and talks to no host and no AWS API.
+  - Its options and results are internal to the role and may change without notice; use the role.
+  - V(holders) finds the holders of every IAM user in the variables of every inventory host
+    (C(access_key_rotation_credentials), C(access_key_rotation_aws)), including hosts no longer in
+    the play, and groups users by AWS settings.
+  - V(users) turns what the holders hold into the O(plan) of M(keyops.aws.iam_access_key_rotation)
+    per AWS settings; V(targets) decides where the secret of each target key comes from;
+    V(distribute) plans the writes and the verifications; V(retire) finds the users whose every
+    holder holds the verified key; V(report) builds the summary.
+  - "A result holding a secret is hidden from display; tasks using it must set C(no_log: true)."
+author:
+  - keyops.aws contributors (@keyops-aws)
+options:
+  step:
+    description: The step to run.
+    type: str
+    required: true
+    choices: [holders, users, targets, distribute, retire, report]
+  credentials_var:
+    description: With O(step=holders), the host variable listing the credentials a host holds.
+    type: str
+    default: access_key_rotation_credentials
+  aws_var:
+    description: With O(step=holders), the host variable holding a host's AWS connection options.
+    type: str
+    default: access_key_rotation_aws
+  max_age_days:
+    description: With O(step=holders), the play's maximum key age (hosts may set a shorter one).
+    type: raw
+    default: 90
+  delete_after_days:
+    description: With O(step=holders), the play's grace before deleting a deactivated key (hosts may set a longer one).
+    type: raw
+    default: 7
+  force:
+    description: With O(step=holders), rotate whatever the age.
+    type: raw
+    default: false
+  plan:
+    description: The result of the previous V(holders) (for V(users)) or V(users) step.
+    type: dict
+  previous:
+    description: The result of the previous step (V(targets), V(distribute), V(retire)).
+    type: dict
+  results:
+    description: A registered task result the step reads (rotation, verification, retirement).
+    type: raw
+  escrowed_key_ids:
+    description: With O(step=users), the access key ids in escrow.
+    type: list
+    elements: str
+    default: []
+  escrow_query:
+    description: With O(step=distribute), the registered result of M(keyops.aws.access_key_escrow) O(keyops.aws.access_key_escrow#module:state=query).
+    type: raw
+  host_results_var:
+    description: The name of a variable registered on the holder hosts that the step reads through C(hostvars).
+    type: str
+notes:
+  - Runs on the controller; supports check mode.
+seealso:
+  - module: keyops.aws.iam_access_key_rotation
+  - module: keyops.aws.access_key_escrow
+"""
+
+EXAMPLES = r"""
+- name: Find the holders of every IAM user in the inventory
+  keyops.aws.access_key_rotation_plan:
+    step: holders
+  run_once: true
+  register: holders
+"""
+
+RETURN = r"""
+step:
+  description: The step that ran.
+  returned: always
+  type: str
+  sample: holders
+holders:
+  description: With O(step=holders) and O(step=users), one entry per credentials profile of every inventory host.
+  returned: when step is holders or users
+  type: list
+  elements: dict
+aws_groups:
+  description: The users grouped by AWS settings.
+  returned: when step is holders or users
+  type: list
+  elements: dict
+summary:
+  description: With O(step=report), per IAM user the old and new key ids and the holders updated and pending.
+  returned: when step is report
+  type: dict
+errors:
+  description: With O(step=report), the users that failed.
+  returned: when step is report
+  type: list
+  elements: str
+pending:
+  description: With O(step=report), the holders that do not hold their user's key yet.
+  returned: when step is report
+  type: list
+  elements: str
+"""

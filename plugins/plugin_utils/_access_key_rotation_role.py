@@ -1,0 +1,611 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to keyops.aws: may change without notice.
+
+The bookkeeping of the role keyops.aws.access_key_rotation, as pure functions (no Ansible, no I/O):
+the action plugin keyops.aws.access_key_rotation_plan feeds them inventory variables and task
+results and hands their output to the next task. The role's tasks stay orchestration.
+
+Words used here:
+
+- a *holder* is one credentials profile on one inventory host: ``(host, path, profile)`` holding the
+  key of one IAM user; its id is ``host:path[profile]``;
+- *AWS settings* are the connection options of a holder (``access_key_rotation_aws``); users are
+  keyed by ``(AWS settings, IAM user)`` and every AWS call is batched per distinct settings;
+- a holder is *reachable* while its host is still in the play; one that is not (unreachable at any
+  point, failed, outside ``--limit``) is *pending*: its user's old key stays Active.
+
+Steps (each returns plain dicts/lists; secrets only where said):
+
+1. ``collect_holders``: holders from every inventory host's variables, grouped by AWS settings.
+2. ``rotation_input``: what each holder holds (read on the hosts) -> the ``users`` option of
+   iam_access_key_rotation per AWS settings.
+3. ``targets``: the rotation results -> per user the target key, where its secret comes from (the new
+   key, the escrow, a holder that holds it) and which holders must be written. Holds new secrets.
+4. ``distribute``: with the secrets in hand -> the writes per host and the keys to verify per AWS
+   settings. Holds secrets.
+5. ``retirement``: verification and read-back results -> the users whose every holder holds the
+   verified target (retire their other keys, drop the escrow entry), the pending holders.
+6. ``report``: the retire results -> the summary (no secret).
+"""
+
+import hashlib
+import json
+
+AWS_OPTIONS = (
+    "access_key",
+    "secret_key",
+    "session_token",
+    "profile",
+    "endpoint_url",
+    "region",
+    "validate_certs",
+    "aws_ca_bundle",
+    "aws_config",
+)
+SENSITIVE_AWS_OPTIONS = ("secret_key", "session_token")
+CREDENTIAL_KEYS = ("iam_user", "path", "profile", "owner", "group")
+
+
+class RoleError(Exception):
+    """A problem with the role's input, described for a user (no secret in the message)."""
+
+
+# --------------------------------------------------------------------------- AWS settings
+def normalize_aws(value, where):
+    """The AWS settings dict (options with a value only), validated."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RoleError("%s: access_key_rotation_aws must be a dict of AWS options (%s)" % (where, ", ".join(AWS_OPTIONS)))
+    unknown = sorted(set(value) - set(AWS_OPTIONS))
+    if unknown:
+        raise RoleError("%s: access_key_rotation_aws has unknown options %s (allowed: %s)" % (where, ", ".join(unknown), ", ".join(AWS_OPTIONS)))
+    return {key: value[key] for key in AWS_OPTIONS if value.get(key) not in (None, "")}
+
+
+def aws_id(settings):
+    """A short stable id of AWS settings (a digest: it never reveals a secret it covers)."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def aws_label(settings):
+    """A human label of AWS settings, without any secret."""
+    parts = []
+    for key in ("profile", "region", "endpoint_url", "access_key"):
+        if settings.get(key):
+            parts.append("%s=%s" % (key, settings[key]))
+    return " ".join(parts) if parts else "default AWS settings"
+
+
+def has_sensitive(settings):
+    return any(settings.get(key) for key in SENSITIVE_AWS_OPTIONS)
+
+
+def has_sensitive_settings(node):
+    """Whether AWS settings with a secret (secret_key, session_token) appear anywhere in node."""
+    if isinstance(node, dict):
+        if isinstance(node.get("aws"), dict) and has_sensitive(node["aws"]):
+            return True
+        return any(has_sensitive_settings(value) for value in node.values())
+    if isinstance(node, list):
+        return any(has_sensitive_settings(item) for item in node)
+    return False
+
+
+def user_key(group_id, name):
+    return "%s/%s" % (group_id, name)
+
+
+# --------------------------------------------------------------------------- policy
+def _int(value, name, where, minimum):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise RoleError("%s: %s must be an integer, got %r" % (where, name, value)) from None
+    if number < minimum:
+        raise RoleError("%s: %s must be at least %d, got %d" % (where, name, minimum, number))
+    return number
+
+
+def _bool(value, name, where):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("yes", "true", "1", "on", "y"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("no", "false", "0", "off", "n", ""):
+        return False
+    if isinstance(value, int):
+        return bool(value)
+    raise RoleError("%s: %s must be a boolean, got %r" % (where, name, value))
+
+
+def normalize_policy(values, where):
+    return {
+        "max_age_days": _int(values.get("max_age_days"), "access_key_rotation_max_age_days", where, 1),
+        "delete_after_days": _int(values.get("delete_after_days"), "access_key_rotation_delete_after_days", where, 0),
+        "force": _bool(values.get("force"), "access_key_rotation_force", where),
+    }
+
+
+def merge_policy(current, other):
+    """The stricter of two policies: the shortest max age, the longest grace, force if any asks."""
+    if current is None:
+        return dict(other)
+    return {
+        "max_age_days": min(current["max_age_days"], other["max_age_days"]),
+        "delete_after_days": max(current["delete_after_days"], other["delete_after_days"]),
+        "force": current["force"] or other["force"],
+    }
+
+
+# --------------------------------------------------------------------------- step 1
+def normalize_credentials(value, host):
+    """The host's access_key_rotation_credentials as a list of holder dicts (validated)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RoleError("host %s: access_key_rotation_credentials must be a list of dicts (iam_user, path, profile, owner, group)" % host)
+    entries = []
+    for index, item in enumerate(value):
+        where = "host %s: access_key_rotation_credentials[%d]" % (host, index)
+        if not isinstance(item, dict):
+            raise RoleError("%s must be a dict with iam_user and path" % where)
+        unknown = sorted(set(item) - set(CREDENTIAL_KEYS))
+        if unknown:
+            raise RoleError("%s has unknown keys %s (allowed: %s)" % (where, ", ".join(unknown), ", ".join(CREDENTIAL_KEYS)))
+        for required in ("iam_user", "path"):
+            if not isinstance(item.get(required), str) or not item[required].strip():
+                raise RoleError("%s needs %s (a non-empty string)" % (where, required))
+        profile = item.get("profile")
+        if profile in (None, ""):
+            profile = "default"
+        if not isinstance(profile, str):
+            raise RoleError("%s: profile must be a string" % where)
+        entry = {"iam_user": item["iam_user"].strip(), "path": item["path"], "profile": profile}
+        for optional in ("owner", "group"):
+            if item.get(optional) not in (None, ""):
+                entry[optional] = str(item[optional])
+            else:
+                entry[optional] = None
+        entries.append(entry)
+    return entries
+
+
+def holder_id(host, path, profile):
+    return "%s:%s[%s]" % (host, path, profile)
+
+
+def collect_holders(host_vars, play_hosts, play_policy):
+    """Step 1. ``host_vars``: ordered ``{host: {credentials, aws, max_age_days, delete_after_days, force}}``
+    for every inventory host (policy values may be None: the play's are used). ``play_hosts``: the
+    hosts still in the play.
+    """
+    play_hosts = set(play_hosts)
+    default_policy = normalize_policy(play_policy, "play")
+    holders = []
+    seen = set()
+    groups = {}
+    order = []
+    for host, values in host_vars.items():
+        entries = normalize_credentials(values.get("credentials"), host)
+        if not entries:
+            continue
+        settings = normalize_aws(values.get("aws"), "host %s" % host)
+        gid = aws_id(settings)
+        policy_values = dict(play_policy)
+        for name in ("max_age_days", "delete_after_days", "force"):
+            if values.get(name) is not None:
+                policy_values[name] = values[name]
+        policy = normalize_policy(policy_values, "host %s" % host) if policy_values != play_policy else default_policy
+        if gid not in groups:
+            groups[gid] = {"aws_id": gid, "label": aws_label(settings), "aws": settings, "policy": None, "users": []}
+            order.append(gid)
+        group = groups[gid]
+        group["policy"] = merge_policy(group["policy"], policy)
+        for entry in entries:
+            hid = holder_id(host, entry["path"], entry["profile"])
+            if hid in seen:
+                raise RoleError("host %s lists %s profile %s twice in access_key_rotation_credentials" % (host, entry["path"], entry["profile"]))
+            seen.add(hid)
+            holder = dict(entry, id=hid, host=host, aws_id=gid, user=user_key(gid, entry["iam_user"]), reachable=host in play_hosts)
+            holders.append(holder)
+            if entry["iam_user"] not in group["users"]:
+                group["users"].append(entry["iam_user"])
+    by_host = {}
+    for holder in holders:
+        if holder["reachable"]:
+            by_host.setdefault(holder["host"], []).append(
+                {"id": holder["id"], "path": holder["path"], "profile": holder["profile"], "iam_user": holder["iam_user"]}
+            )
+    return {
+        "holders": holders,
+        "aws_groups": [groups[gid] for gid in order],
+        "holders_by_host": by_host,
+        "reads_by_host": {host: group_by_file(entries) for host, entries in by_host.items()},
+        "sensitive": any(has_sensitive(groups[gid]["aws"]) for gid in order),
+    }
+
+
+# --------------------------------------------------------------------------- step 2
+def _loop_results(registered):
+    """The per-item results of a registered looped task ([] when skipped or missing)."""
+    if not isinstance(registered, dict):
+        return []
+    results = registered.get("results")
+    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
+
+def group_by_file(entries):
+    """Holder entries ({id, path, profile}) of one host grouped per file: one read per file."""
+    files = []
+    index = {}
+    for entry in entries:
+        if entry["path"] not in index:
+            index[entry["path"]] = {"path": entry["path"], "profiles": [], "holders": []}
+            files.append(index[entry["path"]])
+        item = index[entry["path"]]
+        if entry["profile"] not in item["profiles"]:
+            item["profiles"].append(entry["profile"])
+        item["holders"].append({"id": entry["id"], "profile": entry["profile"]})
+    return files
+
+
+def read_profiles(host_results):
+    """``{holder id: {"read": bool, "key_id": str|None, "error": str|None}}`` from the registered
+    credentials_profile_info loops (one item per file, see group_by_file) of every host
+    (``{host: registered}``)."""
+    state = {}
+    for _host, registered in host_results.items():
+        for result in _loop_results(registered):
+            item = result.get("item")
+            if not isinstance(item, dict) or not isinstance(item.get("holders"), list):
+                continue
+            failed = result.get("failed") or result.get("skipped") or result.get("unreachable")
+            held = {}
+            for profile in result.get("profiles") or []:
+                if isinstance(profile, dict) and profile.get("name"):
+                    key_id = profile.get("aws_access_key_id") or None
+                    if key_id and not profile.get("has_secret_access_key", True):
+                        key_id = None  # an id without its secret is not a usable key
+                    held[profile["name"]] = key_id
+            for holder in item["holders"]:
+                if failed:
+                    state[holder["id"]] = {"read": False, "key_id": None, "error": str(result.get("msg") or "not read")}
+                else:
+                    state[holder["id"]] = {"read": True, "key_id": held.get(holder["profile"]), "error": None}
+    return state
+
+
+def rotation_input(plan, host_results, escrowed_key_ids):
+    """Step 2. The ``users`` option of iam_access_key_rotation per AWS settings.
+
+    A user none of whose holders could be read is left out (all its holders are pending).
+    """
+    held = read_profiles(host_results)
+    escrowed = sorted(set(escrowed_key_ids or []))
+    holders = []
+    for holder in plan["holders"]:
+        state = held.get(holder["id"]) if holder["reachable"] else None
+        holders.append(dict(holder, read=bool(state and state["read"]), held_key_id=state["key_id"] if state else None,
+                            reachable=holder["reachable"] and bool(state and state["read"])))
+    groups = []
+    for group in plan["aws_groups"]:
+        users = []
+        skipped = []
+        for name in group["users"]:
+            mine = [h for h in holders if h["aws_id"] == group["aws_id"] and h["iam_user"] == name]
+            read = [h for h in mine if h["read"]]
+            if not read:
+                skipped.append(name)
+                continue
+            users.append({"name": name, "held_key_ids": [h["held_key_id"] or "" for h in read], "escrowed_key_ids": escrowed})
+        groups.append(dict(group, users=users, skipped_users=skipped))
+    return {
+        "holders": holders,
+        "aws_groups": groups,
+        "rotate_groups": [g for g in groups if g["users"]],
+        "escrowed_key_ids": escrowed,
+        "sensitive": plan.get("sensitive", False),
+    }
+
+
+# --------------------------------------------------------------------------- step 3
+def _group_results(rotation):
+    """``{aws_id: (users by name, error msg)}`` from the registered looped rotation task."""
+    out = {}
+    for result in _loop_results(rotation):
+        item = result.get("item") or {}
+        gid = item.get("aws_id")
+        if gid is None:
+            continue
+        users = {}
+        for user in result.get("users") or []:
+            if isinstance(user, dict) and user.get("user_name"):
+                users[user["user_name"]] = user
+        error = None
+        if result.get("failed") and not users:
+            error = str(result.get("msg") or "the rotation task failed")
+        if result.get("skipped"):
+            error = None
+        out[gid] = (users, error)
+    return out
+
+
+def targets(inputs, rotation, check_mode=False):
+    """Step 3. Per user: the target key and the source of its secret; the new secrets to escrow.
+
+    Returns (secrets inside ``escrow_store`` and ``new_secrets``)::
+
+        {users: [...], escrow_store: [...], escrow_read: [ids], holder_reads: {host: [...]},
+         new_secrets: {key id: secret}}
+    """
+    results = _group_results(rotation)
+    escrowed = set(inputs.get("escrowed_key_ids") or [])
+    users = []
+    escrow_store = []
+    escrow_read = []
+    holder_reads = {}
+    new_secrets = {}
+    for group in inputs["aws_groups"]:
+        gid = group["aws_id"]
+        group_users, group_error = results.get(gid, ({}, None))
+        names = [u["name"] for u in group["users"]] + list(group.get("skipped_users") or [])
+        for name in names:
+            mine = [h for h in inputs["holders"] if h["aws_id"] == gid and h["iam_user"] == name]
+            entry = {
+                "key": user_key(gid, name),
+                "aws_id": gid,
+                "label": group["label"],
+                "name": name,
+                "decision": None,
+                "target_key_id": None,
+                "previous_key_ids": [],
+                "source": None,
+                "failed": False,
+                "msg": None,
+                "holders": [h["id"] for h in mine],
+                "write": [],
+                "pending": [h["id"] for h in mine if not h["reachable"]],
+                "held": {h["id"]: h["held_key_id"] for h in mine},
+            }
+            users.append(entry)
+            if name in (group.get("skipped_users") or []):
+                entry["msg"] = "no holder of this user could be read: nothing done"
+                continue
+            result = group_users.get(name)
+            if result is None:
+                entry["failed"] = True
+                entry["msg"] = group_error or ("no rotation result for this user" if not check_mode else None)
+                if check_mode and not group_error:
+                    entry["failed"] = False
+                continue
+            entry["decision"] = result.get("decision")
+            entry["previous_key_ids"] = list(result.get("previous_key_ids") or [])
+            entry["msg"] = result.get("msg")
+            if result.get("failed"):
+                entry["failed"] = True
+                continue
+            new_key = result.get("new_key") or None
+            if entry["decision"] == "create":
+                if new_key and new_key.get("access_key_id") and new_key.get("secret_access_key"):
+                    entry["target_key_id"] = new_key["access_key_id"]
+                    entry["source"] = "new"
+                    new_secrets[new_key["access_key_id"]] = new_key["secret_access_key"]
+                    escrow_store.append({"access_key_id": new_key["access_key_id"], "secret_access_key": new_key["secret_access_key"], "iam_user": name})
+                elif not check_mode:
+                    entry["failed"] = True
+                    entry["msg"] = "the rotation reported a new key without its secret"
+                    continue
+            else:
+                entry["target_key_id"] = result.get("target_key_id")
+            target = entry["target_key_id"]
+            reachable = [h for h in mine if h["reachable"]]
+            entry["write"] = [h["id"] for h in reachable if target is None or h["held_key_id"] != target]
+            if entry["write"] and entry["source"] is None and target is not None:
+                if target in escrowed:
+                    entry["source"] = "escrow"
+                    if target not in escrow_read:
+                        escrow_read.append(target)
+                else:
+                    source = [h for h in reachable if h["held_key_id"] == target]
+                    if source:
+                        entry["source"] = "holder"
+                        entry["source_holder"] = source[0]["id"]
+                        holder_reads.setdefault(source[0]["host"], []).append(
+                            {"id": source[0]["id"], "path": source[0]["path"], "profile": source[0]["profile"], "target_key_id": target}
+                        )
+                    elif not check_mode:
+                        entry["failed"] = True
+                        entry["msg"] = "no secret available for key %s (not escrowed, no reachable holder has it)" % target
+                        entry["write"] = []
+    return {
+        "users": users,
+        "escrow_store": escrow_store,
+        "escrow_read": escrow_read,
+        "holder_reads": holder_reads,
+        "new_secrets": new_secrets,
+    }
+
+
+# --------------------------------------------------------------------------- step 4
+def distribute(inputs, planned, escrow_query, holder_read_results):
+    """Step 4 (secrets in and out). Returns ``{writes: {host: [...]}, verify_groups: [...], users: [...]}``."""
+    secrets = dict(planned.get("new_secrets") or {})
+    if isinstance(escrow_query, dict):
+        for key in escrow_query.get("entries") or []:
+            if isinstance(key, dict) and key.get("access_key_id") and key.get("secret_access_key"):
+                secrets.setdefault(key["access_key_id"], key["secret_access_key"])
+    for _host, registered in (holder_read_results or {}).items():
+        for result in _loop_results(registered):
+            item = result.get("item") or {}
+            if result.get("failed") or result.get("skipped"):
+                continue
+            for profile in result.get("profiles") or []:
+                if (isinstance(profile, dict) and profile.get("name") == item.get("profile")
+                        and profile.get("aws_access_key_id") == item.get("target_key_id") and profile.get("secret_access_key")):
+                    secrets.setdefault(item["target_key_id"], profile["secret_access_key"])
+    holders = {h["id"]: h for h in inputs["holders"]}
+    groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
+    writes = {}
+    verify = {}
+    users = []
+    for entry in planned["users"]:
+        entry = dict(entry)
+        users.append(entry)
+        target = entry.get("target_key_id")
+        if entry.get("failed") or not target or entry.get("source") is None:
+            continue
+        secret = secrets.get(target)
+        if not secret:
+            entry["failed"] = True
+            entry["msg"] = "the secret of key %s could not be read (%s)" % (target, entry["source"])
+            entry["write"] = []
+            continue
+        for hid in entry["write"]:
+            holder = holders[hid]
+            writes.setdefault(holder["host"], []).append({
+                "id": hid,
+                "iam_user": holder["iam_user"],
+                "path": holder["path"],
+                "profile": holder["profile"],
+                "owner": holder.get("owner"),
+                "group": holder.get("group"),
+                "access_key_id": target,
+                "secret_access_key": secret,
+            })
+        group = groups[entry["aws_id"]]
+        verify.setdefault(entry["aws_id"], {"aws_id": entry["aws_id"], "label": group["label"], "aws": group["aws"], "key_pairs": []})
+        verify[entry["aws_id"]]["key_pairs"].append({"access_key_id": target, "secret_access_key": secret, "name": entry["key"]})
+    # the same holders without the secret, for the read-back
+    confirm = {host: group_by_file(items) for host, items in writes.items()}
+    return {"writes": writes, "confirm": confirm, "verify_groups": list(verify.values()), "users": users}
+
+
+# --------------------------------------------------------------------------- step 5
+def verified_keys(verify):
+    """``{(aws_id, key id): (valid, reason)}`` from the registered looped access_key_verify task."""
+    out = {}
+    for result in _loop_results(verify):
+        gid = (result.get("item") or {}).get("aws_id")
+        if result.get("skipped"):
+            continue
+        for key in result.get("results") or []:
+            if isinstance(key, dict) and key.get("access_key_id"):
+                out[(gid, key["access_key_id"])] = (bool(key.get("valid")), key.get("reason") or key.get("message"))
+        if result.get("failed") and not result.get("results"):
+            for key in (result.get("item") or {}).get("key_pairs") or []:
+                out[(gid, key.get("access_key_id"))] = (False, str(result.get("msg") or "verification failed"))
+    return out
+
+
+def retirement(inputs, planned_users, verify, confirm_results, check_mode=False):
+    """Step 5. Who is done: their other keys are retired and their escrow entry dropped."""
+    confirmed = read_profiles(confirm_results)
+    checks = verified_keys(verify)
+    groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
+    retire = {}
+    escrow_remove = []
+    users = []
+    escrowed = set(inputs.get("escrowed_key_ids") or [])
+    for entry in planned_users:
+        entry = {k: v for k, v in entry.items() if k != "secret_access_key"}
+        users.append(entry)
+        entry["updated"] = []
+        entry["pending"] = list(entry.get("pending") or [])
+        target = entry.get("target_key_id")
+        if entry.get("failed") or entry.get("decision") is None:
+            entry["pending"] = list(entry["holders"])
+            continue
+        if target is None:  # check mode create: the new id is not known yet
+            entry["pending"] = []
+            entry["updated"] = list(entry["write"])
+            continue
+        if entry.get("source") is not None:
+            valid, reason = checks.get((entry["aws_id"], target), (check_mode, "not verified"))
+            entry["verified"] = valid
+            if not valid and not check_mode:
+                entry["failed"] = True
+                entry["msg"] = "key %s did not verify (%s): old keys kept" % (target, reason)
+        for hid in entry["holders"]:
+            if hid in entry["pending"]:
+                continue
+            if hid in entry["write"]:
+                # written this run: the read-back must show the target
+                state = confirmed.get(hid)
+                if check_mode or (state and state["read"] and state["key_id"] == target):
+                    entry["updated"].append(hid)
+                else:
+                    entry["pending"].append(hid)
+            elif entry.get("held", {}).get(hid) != target:
+                entry["pending"].append(hid)
+        if entry["failed"] or entry["pending"]:
+            continue
+        group = groups[entry["aws_id"]]
+        retire.setdefault(entry["aws_id"], dict(group, users=[]))
+        retire[entry["aws_id"]]["users"].append({"name": entry["name"], "current_key_id": target})
+        entry["retire"] = True
+        # the escrow entry is no longer needed once every holder has the key
+        for kid in [target] + list(entry.get("previous_key_ids") or []):
+            stored_now = entry.get("source") == "new" and kid == target and not check_mode
+            if (kid in escrowed or stored_now) and kid not in escrow_remove:
+                escrow_remove.append(kid)
+    return {"retire_groups": list(retire.values()), "escrow_remove": escrow_remove, "users": users}
+
+
+# --------------------------------------------------------------------------- step 6
+def report(retired, retire_results, check_mode=False):
+    """Step 6. The summary per user, and the errors that fail the play at its end."""
+    results = _group_results(retire_results)
+    summary = {}
+    errors = []
+    pending = []
+    for entry in retired["users"]:
+        group_users, group_error = results.get(entry["aws_id"], ({}, None))
+        retire = group_users.get(entry["name"]) if entry.get("retire") else None
+        retired_ids = []
+        if retire:
+            retired_ids = ["%s %s" % (a.get("access_key_id"), a.get("action"))
+                           for a in retire.get("actions") or [] if a.get("action") in ("deactivate", "delete")]
+            if retire.get("failed"):
+                entry["failed"] = True
+                entry["msg"] = retire.get("msg")
+        elif entry.get("retire") and group_error:
+            entry["failed"] = True
+            entry["msg"] = group_error
+        old = [k for k in entry.get("previous_key_ids") or [] if k != entry.get("target_key_id")]
+        if entry.get("decision") == "create":
+            what = "%s -> %s" % (", ".join(old) or "(no key)", entry.get("target_key_id") or "(new key)")
+        elif entry.get("decision") == "converge":
+            what = "converge on %s" % entry.get("target_key_id")
+        elif entry.get("decision") == "none":
+            what = "up to date (%s)" % entry.get("target_key_id")
+        else:
+            what = "not rotated"
+        if check_mode and entry.get("decision") in ("create", "converge"):
+            what = "would %s: %s" % ("rotate" if entry["decision"] == "create" else "converge", what)
+        line = {
+            "aws": entry.get("label"),
+            "iam_user": entry["name"],
+            "decision": entry.get("decision"),
+            "keys": what,
+            "old_key_ids": old,
+            "new_key_id": entry.get("target_key_id"),
+            "holders_updated": entry.get("updated") or [],
+            "holders_pending": entry.get("pending") or [],
+            "retired": retired_ids,
+        }
+        notes = [entry["msg"]] if entry.get("msg") else []
+        if entry.get("pending") and entry.get("decision") is not None and not entry.get("failed"):
+            notes.append("the other keys stay Active until every holder holds %s: re-run once the pending holders are back"
+                         % (entry.get("target_key_id") or "the new key"))
+        if notes:
+            line["note"] = "; ".join(notes)
+        several = len({u["aws_id"] for u in retired["users"]}) > 1
+        summary["%s (%s)" % (entry["name"], entry.get("label")) if several else entry["name"]] = line
+        if entry.get("failed"):
+            errors.append("%s (%s): %s" % (entry["name"], entry.get("label"), entry.get("msg")))
+        pending.extend(entry.get("pending") or [])
+    return {"summary": summary, "errors": errors, "pending": sorted(set(pending)), "check_mode": bool(check_mode)}

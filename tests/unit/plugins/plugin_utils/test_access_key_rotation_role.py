@@ -1,0 +1,214 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The bookkeeping of the access_key_rotation role: pure functions, no Ansible run."""
+
+import pytest
+
+from ansible_collections.keyops.aws.plugins.plugin_utils import _access_key_rotation_role as role
+
+POLICY = {"max_age_days": 90, "delete_after_days": 7, "force": False}
+OLD = "AKIAOLD0000000000001"
+NEW = "AKIANEW0000000000002"
+OTHER = "AKIAOTH0000000000003"
+
+
+def creds(*entries):
+    return [dict(zip(("iam_user", "path", "profile"), e)) for e in entries]
+
+
+def host_vars(**hosts):
+    return {name: {"credentials": value.get("credentials"), "aws": value.get("aws")} for name, value in hosts.items()}
+
+
+def read_result(path, holders, held):
+    """A registered credentials_profile_info loop item."""
+    return {
+        "item": {"path": path, "profiles": [p for _i, p in holders], "holders": [{"id": i, "profile": p} for i, p in holders]},
+        "profiles": [{"name": p, "aws_access_key_id": k, "has_secret_access_key": True} for p, k in held.items()],
+    }
+
+
+def test_holders_from_every_host_grouped_by_aws_settings():
+    plan = role.collect_holders(
+        host_vars(
+            h1={"credentials": creds(("app", "/c", None), ("shared", "/c", "s"))},
+            h2={"credentials": creds(("shared", "/d", "default"))},
+            h3={"credentials": creds(("prod", "/e", None)), "aws": {"region": "us-west-2", "secret_key": "x"}},
+            h4={},
+        ),
+        play_hosts=["h1", "h3"],
+        play_policy=POLICY,
+    )
+    assert [h["id"] for h in plan["holders"]] == ["h1:/c[default]", "h1:/c[s]", "h2:/d[default]", "h3:/e[default]"]
+    assert [h["reachable"] for h in plan["holders"]] == [True, True, False, True]
+    assert [g["users"] for g in plan["aws_groups"]] == [["app", "shared"], ["prod"]]
+    assert plan["aws_groups"][1]["label"] == "region=us-west-2"  # never the secret
+    assert plan["sensitive"] is True
+    assert plan["reads_by_host"]["h1"] == [{"path": "/c", "profiles": ["default", "s"],
+                                            "holders": [{"id": "h1:/c[default]", "profile": "default"}, {"id": "h1:/c[s]", "profile": "s"}]}]
+    assert "h2" not in plan["reads_by_host"]  # not in the play: pending, not read
+
+
+@pytest.mark.parametrize(
+    "credentials, message",
+    [
+        ("not a list", "must be a list"),
+        ([{"path": "/c"}], "needs iam_user"),
+        ([{"iam_user": "u"}], "needs path"),
+        ([{"iam_user": "u", "path": "/c", "bogus": 1}], "unknown keys bogus"),
+        ([{"iam_user": "u", "path": "/c"}, {"iam_user": "v", "path": "/c"}], "twice"),
+    ],
+)
+def test_bad_credentials_fail_clearly(credentials, message):
+    with pytest.raises(role.RoleError, match=message):
+        role.collect_holders({"h1": {"credentials": credentials}}, ["h1"], POLICY)
+
+
+def test_unknown_aws_option_fails():
+    with pytest.raises(role.RoleError, match="unknown options aws_secret"):
+        role.collect_holders({"h1": {"credentials": creds(("u", "/c", None)), "aws": {"aws_secret": "x"}}}, ["h1"], POLICY)
+
+
+def test_stricter_policy_per_aws_settings():
+    plan = role.collect_holders(
+        {"h1": {"credentials": creds(("u", "/c", None)), "max_age_days": 30, "delete_after_days": 0},
+         "h2": {"credentials": creds(("v", "/d", None)), "delete_after_days": 14, "force": "yes"}},
+        ["h1", "h2"], POLICY,
+    )
+    assert plan["aws_groups"][0]["policy"] == {"max_age_days": 30, "delete_after_days": 14, "force": True}
+
+
+def _inputs(held, reachable=("h1", "h2"), escrowed=()):
+    plan = role.collect_holders(
+        host_vars(h1={"credentials": creds(("u", "/c", None))}, h2={"credentials": creds(("u", "/d", None))}),
+        list(reachable), POLICY,
+    )
+    results = {}
+    for host, path in (("h1", "/c"), ("h2", "/d")):
+        if host in reachable:
+            results[host] = {"results": [read_result(path, [("%s:%s[default]" % (host, path), "default")], {"default": held[host]} if held[host] else {})]}
+    return role.rotation_input(plan, results, escrowed)
+
+
+def test_rotation_input_one_entry_per_readable_holder():
+    inputs = _inputs({"h1": OLD, "h2": None})
+    assert inputs["rotate_groups"][0]["users"] == [{"name": "u", "held_key_ids": [OLD, ""], "escrowed_key_ids": []}]
+
+
+def test_user_with_no_readable_holder_is_left_out():
+    inputs = _inputs({"h1": OLD, "h2": OLD}, reachable=())
+    assert inputs["rotate_groups"] == []
+    assert inputs["aws_groups"][0]["skipped_users"] == ["u"]
+
+
+CREATED = {"user_name": "u", "decision": "create", "previous_key_ids": [OLD], "new_key": {"access_key_id": NEW, "secret_access_key": "s3cr3t"}}
+
+
+def _rotation(user):
+    return {"results": [{"item": {"aws_id": None}, "users": [user]}]}
+
+
+def _fix_group(inputs, rotation):
+    rotation["results"][0]["item"]["aws_id"] = inputs["aws_groups"][0]["aws_id"]
+    return rotation
+
+
+def test_create_escrows_the_secret_and_writes_every_holder():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, _rotation(CREATED))
+    planned = role.targets(inputs, rotation)
+    assert planned["escrow_store"] == [{"access_key_id": NEW, "secret_access_key": "s3cr3t", "iam_user": "u"}]
+    user = planned["users"][0]
+    assert user["target_key_id"] == NEW and user["source"] == "new"
+    assert user["write"] == ["h1:/c[default]", "h2:/d[default]"]
+    dist = role.distribute(inputs, planned, None, {})
+    assert [w["secret_access_key"] for w in dist["writes"]["h1"]] == ["s3cr3t"]
+    assert dist["confirm"]["h2"][0]["path"] == "/d"
+    assert "s3cr3t" not in repr(dist["confirm"])
+    assert dist["verify_groups"][0]["key_pairs"][0]["access_key_id"] == NEW
+
+    verify = {"results": [{"item": {"aws_id": inputs["aws_groups"][0]["aws_id"]}, "results": [{"access_key_id": NEW, "valid": True}]}]}
+    confirm = {"h1": {"results": [read_result("/c", [("h1:/c[default]", "default")], {"default": NEW})]},
+               "h2": {"results": [read_result("/d", [("h2:/d[default]", "default")], {"default": NEW})]}}
+    retired = role.retirement(inputs, dist["users"], verify, confirm)
+    assert retired["retire_groups"][0]["users"] == [{"name": "u", "current_key_id": NEW}]
+    assert retired["escrow_remove"] == [NEW]
+    report = role.report(retired, {"results": [{"item": {"aws_id": inputs["aws_groups"][0]["aws_id"]}, "users": [
+        {"user_name": "u", "actions": [{"action": "deactivate", "access_key_id": OLD}]}]}]})
+    assert report["summary"]["u"]["keys"] == "%s -> %s" % (OLD, NEW)
+    assert report["summary"]["u"]["holders_updated"] == ["h1:/c[default]", "h2:/d[default]"]
+    assert report["errors"] == [] and report["pending"] == []
+    assert "s3cr3t" not in repr(report)
+
+
+def test_failed_write_keeps_the_old_key_and_the_escrow():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, _rotation(CREATED))
+    dist = role.distribute(inputs, role.targets(inputs, rotation), None, {})
+    verify = {"results": [{"item": {"aws_id": inputs["aws_groups"][0]["aws_id"]}, "results": [{"access_key_id": NEW, "valid": True}]}]}
+    confirm = {"h1": {"results": [read_result("/c", [("h1:/c[default]", "default")], {"default": NEW})]}}  # h2 failed its write
+    retired = role.retirement(inputs, dist["users"], verify, confirm)
+    assert retired["retire_groups"] == [] and retired["escrow_remove"] == []
+    assert retired["users"][0]["pending"] == ["h2:/d[default]"]
+
+
+def test_unverified_key_is_not_retired():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, _rotation(CREATED))
+    dist = role.distribute(inputs, role.targets(inputs, rotation), None, {})
+    invalid = {"access_key_id": NEW, "valid": False, "reason": "key_not_found"}
+    verify = {"results": [{"item": {"aws_id": inputs["aws_groups"][0]["aws_id"]}, "results": [invalid]}]}
+    confirm = {h: {"results": [read_result(p, [("%s:%s[default]" % (h, p), "default")], {"default": NEW})]} for h, p in (("h1", "/c"), ("h2", "/d"))}
+    retired = role.retirement(inputs, dist["users"], verify, confirm)
+    assert retired["retire_groups"] == []
+    assert "did not verify" in retired["users"][0]["msg"]
+
+
+def test_converge_on_escrowed_key_reads_the_escrow():
+    inputs = _inputs({"h1": NEW, "h2": OLD}, escrowed=[NEW])
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "converge", "target_key_id": NEW, "previous_key_ids": [OLD]}))
+    planned = role.targets(inputs, rotation)
+    assert planned["escrow_read"] == [NEW] and planned["users"][0]["write"] == ["h2:/d[default]"]
+    dist = role.distribute(inputs, planned, {"entries": [{"access_key_id": NEW, "secret_access_key": "s3cr3t"}]}, {})
+    assert list(dist["writes"]) == ["h2"]
+
+
+def test_converge_on_held_key_reads_it_from_a_holder():
+    inputs = _inputs({"h1": OLD, "h2": OTHER})
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "converge", "target_key_id": OTHER, "previous_key_ids": [OLD]}))
+    planned = role.targets(inputs, rotation)
+    assert planned["holder_reads"] == {"h2": [{"id": "h2:/d[default]", "path": "/d", "profile": "default", "target_key_id": OTHER}]}
+    secret_read = {"h2": {"results": [{"item": planned["holder_reads"]["h2"][0],
+                                       "profiles": [{"name": "default", "aws_access_key_id": OTHER, "secret_access_key": "held"}]}]}}
+    dist = role.distribute(inputs, planned, None, secret_read)
+    assert dist["writes"]["h1"][0]["secret_access_key"] == "held"
+
+
+def test_missing_escrow_entry_fails_the_user_only():
+    inputs = _inputs({"h1": NEW, "h2": OLD}, escrowed=[NEW])
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "converge", "target_key_id": NEW, "previous_key_ids": [OLD]}))
+    dist = role.distribute(inputs, role.targets(inputs, rotation), {"entries": []}, {})
+    assert dist["writes"] == {} and dist["users"][0]["failed"]
+
+
+def test_nothing_due_retires_nothing_new_and_writes_nothing():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "none", "target_key_id": OLD, "previous_key_ids": []}))
+    planned = role.targets(inputs, rotation)
+    dist = role.distribute(inputs, planned, None, {})
+    assert dist["writes"] == {} and dist["verify_groups"] == []
+    retired = role.retirement(inputs, dist["users"], {}, {})
+    assert retired["retire_groups"][0]["users"] == [{"name": "u", "current_key_id": OLD}]  # a no-op retire (grace, old tags)
+
+
+def test_whole_batch_failure_fails_its_users():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, {"results": [{"item": {}, "failed": True, "msg": "Unable to locate credentials"}]})
+    planned = role.targets(inputs, rotation)
+    assert planned["users"][0]["failed"] and "Unable to locate credentials" in planned["users"][0]["msg"]
+    report = role.report(role.retirement(inputs, planned["users"], {}, {}), {})
+    assert report["errors"] and report["pending"] == ["h1:/c[default]", "h2:/d[default]"]
+
+
+def test_sensitive_settings_are_detected():
+    assert role.has_sensitive_settings({"x": [{"aws": {"session_token": "t"}}]})
+    assert not role.has_sensitive_settings({"x": [{"aws": {"region": "r"}}]})
