@@ -1,0 +1,534 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to keyops.aws: may change without notice. The controller-side key set of an EC2 key pair rotation.
+
+One rotated key pair ``NAME`` lives in a key directory on the controller:
+
+  NAME, NAME.pub            the current key (the one hosts and regions converge to)
+  NAME.new, NAME.new.pub    a pending key: generated, not yet verified on the hosts
+  NAME.retired/STAMP[.pub]  retired keys, private keys kept (0600) so a host that was unreachable
+                            during a rotation can still be reached and cleaned up later
+  NAME.state.json           dates per fingerprint: ``{"keys": {fp: {"created", "retired"}}}``
+
+The private key files are the truth; public key files and the JSON are derived from them and
+repaired when they disagree. Promotion of the pending key is ordered so that a crash between any
+two steps leaves a state the next run reads correctly and finishes:
+
+  1. copy the current key into NAME.retired/ (idempotent: skipped when a copy exists)
+  2. record the dates in NAME.state.json
+  3. rename NAME.new over NAME (atomic)
+  4. write NAME.pub, remove NAME.new.pub
+
+Pure functions: ``parse_private_key_public_blob``, ``plan`` (key set + policy + now -> decision and
+actions). ``read_key_set`` reads the directory, ``apply`` performs the actions.
+"""
+
+import base64
+import datetime
+import json
+import os
+import re
+import stat
+import subprocess
+
+from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
+    FileOpError,
+    atomic_write,
+    directory_lock,
+    make_parent_dirs,
+    read_regular_file,
+)
+from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import (
+    InvalidPublicKey,
+    canonical_public_key,
+    ec2_fingerprint,
+    openssh_fingerprint,
+    parse_public_key,
+)
+
+STATE_VERSION = 1
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=,:-]{0,254}$")
+OPENSSH_MAGIC = b"openssh-key-v1\x00"
+
+
+class KeyRotationStateError(Exception):
+    """A problem with the key directory, described for a user (never with key material)."""
+
+
+# --------------------------------------------------------------------------- dates
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def iso(moment):
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text):
+    """A recorded date, or None when missing or unreadable (the file time is used instead)."""
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def age_days(created, now):
+    """Whole days between created and now (never negative)."""
+    if created is None:
+        return None
+    return max(0, (now - created).days)
+
+
+# --------------------------------------------------------------------------- names and paths
+def check_name(name):
+    """The key pair name becomes file names: refuse what could escape the key directory."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+        raise KeyRotationStateError(
+            "invalid key pair name %r: use letters, digits and . _ - @ + = , : (not starting with . or -, no '..', "
+            "at most 255 characters)" % (name,)
+        )
+    return name
+
+
+class Layout:
+    """File names of one rotated key pair in the key directory."""
+
+    def __init__(self, key_dir, name):
+        self.key_dir = os.path.abspath(key_dir)
+        self.name = check_name(name)
+        self.current = os.path.join(self.key_dir, name)
+        self.pending = self.current + ".new"
+        self.retired_dir = self.current + ".retired"
+        self.state_file = self.current + ".state.json"
+
+    def retired_path(self, stamp):
+        return os.path.join(self.retired_dir, stamp)
+
+
+# --------------------------------------------------------------------------- private key parsing
+def _ssh_string(data, pos):
+    if pos + 4 > len(data):
+        raise ValueError("truncated")
+    length = int.from_bytes(data[pos:pos + 4], "big")
+    end = pos + 4 + length
+    if end > len(data):
+        raise ValueError("truncated")
+    return data[pos + 4:end], end
+
+
+def parse_private_key_public_blob(data):
+    """The public key blob stored in the clear in an OpenSSH (``openssh-key-v1``) private key file.
+
+    Returns None for other formats (PEM RSA, PKCS#8, ...). Raises ValueError for a damaged file.
+    The private part is never decoded.
+    """
+    text = data.decode("ascii", "replace") if isinstance(data, bytes) else data
+    begin = "-----BEGIN OPENSSH PRIVATE KEY-----"
+    end = "-----END OPENSSH PRIVATE KEY-----"
+    if begin not in text:
+        return None
+    body = text.split(begin, 1)[1].split(end, 1)[0]
+    try:
+        raw = base64.b64decode("".join(body.split()), validate=True)
+    except (ValueError, TypeError):
+        raise ValueError("the OpenSSH private key is not valid base64") from None
+    if not raw.startswith(OPENSSH_MAGIC):
+        raise ValueError("not an openssh-key-v1 private key")
+    pos = len(OPENSSH_MAGIC)
+    _cipher, pos = _ssh_string(raw, pos)
+    _kdf, pos = _ssh_string(raw, pos)
+    _kdf_options, pos = _ssh_string(raw, pos)
+    if pos + 4 > len(raw):
+        raise ValueError("truncated")
+    count = int.from_bytes(raw[pos:pos + 4], "big")
+    if count != 1:
+        raise ValueError("the file holds %d keys, expected 1" % count)
+    blob, _pos = _ssh_string(raw, pos + 4)
+    return blob
+
+
+def public_key_of_private(path, data, ssh_keygen="ssh-keygen"):
+    """Canonical ``type base64`` public key of the private key file at path (content data)."""
+    try:
+        blob = parse_private_key_public_blob(data)
+    except ValueError as exc:
+        raise KeyRotationStateError("%s is not a usable OpenSSH private key: %s" % (path, exc)) from None
+    if blob is not None:
+        try:
+            return canonical_public_key(blob)
+        except InvalidPublicKey as exc:
+            raise KeyRotationStateError("%s: %s" % (path, exc)) from None
+    # Other formats (PEM/PKCS#8 RSA): ask ssh-keygen, never with a passphrase prompt.
+    try:
+        proc = subprocess.run(
+            [ssh_keygen, "-y", "-P", "", "-f", path],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise KeyRotationStateError("cannot run %s to read the public key of %s: %s" % (ssh_keygen, path, exc)) from None
+    if proc.returncode != 0:
+        raise KeyRotationStateError(
+            "cannot read the public key of %s (encrypted with a passphrase, or not a private key)" % path
+        )
+    try:
+        return canonical_public_key(proc.stdout.strip())
+    except InvalidPublicKey as exc:
+        raise KeyRotationStateError("%s: %s" % (path, exc)) from None
+
+
+# --------------------------------------------------------------------------- reading
+def _mtime(path):
+    return datetime.datetime.fromtimestamp(int(os.stat(path).st_mtime), datetime.timezone.utc)
+
+
+def _read_key(private_path, ssh_keygen="ssh-keygen"):
+    """One key on disk: dict or None when the private key file does not exist."""
+    try:
+        data = read_regular_file(private_path)
+    except FileOpError as exc:
+        raise KeyRotationStateError(str(exc)) from None
+    if data is None:
+        return None
+    public = public_key_of_private(private_path, data, ssh_keygen)
+    pub_path = private_path + ".pub"
+    try:
+        pub_data = read_regular_file(pub_path)
+    except FileOpError as exc:
+        raise KeyRotationStateError(str(exc)) from None
+    pub_text = None
+    comment = ""
+    if pub_data is not None:
+        try:
+            key_type, blob, comment = parse_public_key(pub_data)
+            if canonical_public_key(blob) == public:
+                pub_text = pub_data.decode("utf-8").strip()
+            else:
+                comment = ""
+        except (InvalidPublicKey, UnicodeDecodeError):
+            comment = ""
+    return {
+        "path": private_path,
+        "public_key_path": pub_path,
+        "public_key": ("%s %s" % (public, comment)).strip() if comment else public,
+        "public_key_file_ok": pub_text is not None,
+        "fingerprint": openssh_fingerprint(public),
+        "ec2_fingerprint": _ec2_fingerprint(public),
+        "type": public.split(" ", 1)[0],
+        "mode": stat.S_IMODE(os.stat(private_path).st_mode),
+        "mtime": _mtime(private_path),
+    }
+
+
+def _ec2_fingerprint(public):
+    try:
+        return ec2_fingerprint(public)
+    except InvalidPublicKey:
+        return None
+
+
+def read_state_file(path):
+    try:
+        data = read_regular_file(path)
+    except FileOpError as exc:
+        raise KeyRotationStateError(str(exc)) from None
+    if data is None:
+        return {"version": STATE_VERSION, "keys": {}}
+    try:
+        state = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise KeyRotationStateError("%s is not valid JSON: fix or remove it (it only holds dates)" % path) from None
+    if not isinstance(state, dict) or not isinstance(state.get("keys", {}), dict):
+        raise KeyRotationStateError("%s does not hold a key rotation state" % path)
+    state.setdefault("keys", {})
+    return state
+
+
+def read_key_set(layout, ssh_keygen="ssh-keygen"):
+    """Everything on disk for one key pair name: current, pending, retired, orphans, recorded dates."""
+    if os.path.exists(layout.key_dir) and not os.path.isdir(layout.key_dir):
+        raise KeyRotationStateError("%s is not a directory" % layout.key_dir)
+    key_set = {
+        "current": _read_key(layout.current, ssh_keygen),
+        "pending": _read_key(layout.pending, ssh_keygen),
+        "retired": [],
+        "orphan_public_keys": [],
+        "state": read_state_file(layout.state_file),
+        "dir_exists": os.path.isdir(layout.key_dir),
+        "paths": {"current": layout.current, "pending": layout.pending, "retired_dir": layout.retired_dir},
+    }
+    if key_set["pending"] is None and os.path.lexists(layout.pending + ".pub"):
+        key_set["orphan_public_keys"].append(layout.pending + ".pub")
+    if os.path.isdir(layout.retired_dir):
+        for entry in sorted(os.listdir(layout.retired_dir)):
+            if entry.endswith(".pub") or entry.startswith("."):
+                continue
+            key = _read_key(os.path.join(layout.retired_dir, entry), ssh_keygen)
+            if key is not None:
+                key["stamp"] = entry
+                key_set["retired"].append(key)
+    elif os.path.lexists(layout.retired_dir):
+        raise KeyRotationStateError("%s is not a directory" % layout.retired_dir)
+    return key_set
+
+
+# --------------------------------------------------------------------------- planning (pure)
+def _created(key, recorded):
+    entry = recorded.get(key["fingerprint"]) or {}
+    return parse_iso(entry.get("created")) or key["mtime"]
+
+
+def describe(key, recorded, now, role):
+    """The public view of a key (no private material)."""
+    if key is None:
+        return None
+    created = _created(key, recorded)
+    view = {
+        "role": role,
+        "path": key["path"],
+        "public_key_path": key["public_key_path"],
+        "public_key": key["public_key"],
+        "fingerprint": key["fingerprint"],
+        "ec2_fingerprint": key["ec2_fingerprint"],
+        "type": key["type"],
+        "created": iso(created),
+        "age_days": age_days(created, now),
+    }
+    if role == "retired":
+        entry = recorded.get(key["fingerprint"]) or {}
+        view["retired"] = key.get("retired") or entry.get("retired") or iso(key["mtime"])
+    return view
+
+
+def retire_stamp(now):
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def plan(key_set, policy, now):
+    """Decide what the key set needs. Pure: returns the decision, the views and the file actions.
+
+    policy: ``{"state": "present"|"promoted", "max_age_days": int, "force": bool, "fingerprint": str|None}``
+    """
+    recorded = key_set["state"].get("keys", {})
+    paths = key_set["paths"]
+    current = key_set["current"]
+    pending = key_set["pending"]
+    actions = []
+    if not key_set.get("dir_exists", True):
+        actions.append({"action": "create_dir", "path": os.path.dirname(paths["current"]),
+                        "reason": "the key directory does not exist (created 0700)"})
+
+    # A retired copy of the current or pending key is not retired: a promotion was interrupted.
+    active = {k["fingerprint"] for k in (current, pending) if k}
+    retired, seen = [], set()
+    for key in key_set["retired"]:
+        if key["fingerprint"] not in active and key["fingerprint"] not in seen:
+            seen.add(key["fingerprint"])
+            retired.append(key)
+
+    new_current, new_pending, promoted = current, pending, False
+    if policy.get("state") == "promoted":
+        wanted = policy.get("fingerprint")
+        if not wanted:
+            raise KeyRotationStateError("state=promoted needs the fingerprint of the verified pending key")
+        if pending is not None and pending["fingerprint"] == wanted:
+            promoted = True
+            if current is not None and current["fingerprint"] != wanted:
+                copy = [k for k in key_set["retired"] if k["fingerprint"] == current["fingerprint"]]
+                if copy:
+                    retired.append(copy[0])
+                else:
+                    target = os.path.join(paths["retired_dir"], retire_stamp(now))
+                    actions.append({"action": "retire", "fingerprint": current["fingerprint"], "path": target,
+                                    "reason": "the current key is replaced by the verified pending key"})
+                    retired.append(dict(current, path=target, public_key_path=target + ".pub", retired=iso(now)))
+            actions.append({"action": "promote", "fingerprint": pending["fingerprint"], "path": paths["current"],
+                            "reason": "the pending key was verified on the hosts"})
+            new_current = dict(pending, path=paths["current"], public_key_path=paths["current"] + ".pub",
+                               public_key_file_ok=True, mode=0o600)
+            new_pending = None
+        elif current is None or current["fingerprint"] != wanted:
+            raise KeyRotationStateError(
+                "refusing to promote: no pending key with fingerprint %s (the key directory changed since it was verified)" % wanted
+            )
+
+    # derived files and recorded dates
+    for key, role in ((new_current, "current"), (new_pending, "pending")):
+        if key is None or (promoted and role == "current"):
+            continue
+        if key["mode"] & 0o077:
+            actions.append({"action": "fix_mode", "fingerprint": key["fingerprint"], "path": key["path"],
+                            "reason": "the %s private key file is readable by others (mode %04o)" % (role, key["mode"])})
+        if not key["public_key_file_ok"]:
+            actions.append({"action": "write_public_key", "fingerprint": key["fingerprint"], "path": key["public_key_path"],
+                            "reason": "the %s public key file is missing or does not match its private key" % role})
+    for key in [k for k in (new_current, new_pending) if k] + retired:
+        entry = recorded.get(key["fingerprint"])
+        if entry is None or (key in retired and not entry.get("retired")):
+            actions.append({"action": "record", "fingerprint": key["fingerprint"],
+                            "reason": "the dates of this key are not recorded yet"})
+    for path in key_set["orphan_public_keys"]:
+        actions.append({"action": "remove_orphan", "path": path,
+                        "reason": "a pending public key without its private key (interrupted promotion)"})
+
+    current_view = describe(new_current, recorded, now, "current")
+    pending_view = describe(new_pending, recorded, now, "pending")
+    retired_views = [describe(k, recorded, now, "retired") for k in retired]
+    max_age = policy.get("max_age_days")
+    if new_pending is not None:
+        due, reason = True, "pending"
+    elif new_current is None:
+        due, reason = True, "no_key"
+    elif promoted:
+        due, reason = False, "promoted"
+    elif policy.get("force"):
+        due, reason = True, "force"
+    elif max_age is not None and current_view["age_days"] >= max_age:
+        due, reason = True, "max_age"
+    else:
+        due, reason = False, "none"
+
+    target = pending_view or current_view
+    old = []
+    if pending_view is not None and current_view is not None:
+        old.append(current_view["fingerprint"])
+    old.extend(view["fingerprint"] for view in retired_views)
+    if target is not None:
+        old = [fp for fp in old if fp != target["fingerprint"]]
+    return {
+        "due": due,
+        "reason": reason,
+        "current": current_view,
+        "pending": pending_view,
+        "retired": retired_views,
+        "target": target,
+        "old_fingerprints": old,
+        "actions": actions,
+    }
+
+
+# --------------------------------------------------------------------------- applying
+def _public_line(view):
+    return (view["public_key"].strip() + "\n").encode("utf-8")
+
+
+def _write_state(layout, key_set, result):
+    state = dict(key_set["state"])
+    recorded = dict(state.get("keys", {}))
+    state.update(version=STATE_VERSION, name=layout.name)
+    for view in [result["current"], result["pending"]] + result["retired"]:
+        if view is None:
+            continue
+        entry = dict(recorded.get(view["fingerprint"]) or {})
+        entry.setdefault("created", view["created"])
+        entry["type"] = view["type"]
+        if view["role"] == "retired":
+            entry.setdefault("retired", view["retired"])
+        recorded[view["fingerprint"]] = entry
+    state["keys"] = recorded
+    atomic_write(layout.state_file, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode=0o600)
+
+
+def apply(layout, key_set, result):
+    """Perform result['actions'] in the crash-safe order described in the module header."""
+    by_kind = {}
+    for action in result["actions"]:
+        by_kind.setdefault(action["action"], []).append(action)
+    if not by_kind:
+        return
+    make_parent_dirs(layout.current)
+    for action in by_kind.get("retire", []):
+        # 1. a private copy of the key being replaced, before anything else moves
+        data = read_regular_file(key_set["current"]["path"])
+        make_parent_dirs(action["path"])
+        os.chmod(layout.retired_dir, 0o700)
+        atomic_write(action["path"] + ".pub", _public_line(key_set["current"]), mode=0o644)
+        atomic_write(action["path"], data, mode=0o600)
+    if by_kind.keys() & {"record", "retire", "promote"}:
+        # 2. dates (creation of the new key, retirement of the old one)
+        _write_state(layout, key_set, result)
+    for action in by_kind.get("promote", []):
+        # 3. the verified key becomes the current one (atomic rename), 4. derived files
+        pending = key_set["pending"]
+        os.chmod(pending["path"], 0o600)
+        os.replace(pending["path"], layout.current)
+        atomic_write(layout.current + ".pub", _public_line(result["current"]), mode=0o644)
+        if os.path.lexists(pending["public_key_path"]):
+            os.unlink(pending["public_key_path"])
+    for action in by_kind.get("fix_mode", []):
+        os.chmod(action["path"], 0o600)
+    for action in by_kind.get("write_public_key", []):
+        view = result["current"] if result["current"] and result["current"]["fingerprint"] == action["fingerprint"] else result["pending"]
+        atomic_write(action["path"], _public_line(view), mode=0o644)
+    for action in by_kind.get("remove_orphan", []):
+        if os.path.lexists(action["path"]):
+            os.unlink(action["path"])
+
+
+def _summary(key_set_or_result):
+    def fp(view):
+        return view["fingerprint"] if view else None
+
+    return {
+        "current": fp(key_set_or_result["current"]),
+        "pending": fp(key_set_or_result["pending"]),
+        "retired": sorted({k["fingerprint"] for k in key_set_or_result["retired"]}),
+    }
+
+
+def run(key_dir, name, policy, check_mode=False, now=None, ssh_keygen="ssh-keygen"):
+    """Read, plan and (unless check_mode) apply; returns the plan result with ``changed`` and ``diff``."""
+    layout = Layout(key_dir, name)
+    now = now or utcnow()
+    max_age = policy.get("max_age_days")
+    if max_age is not None and max_age < 0:
+        raise KeyRotationStateError("max_age_days must be 0 or more, got %s" % max_age)
+    dir_existed = os.path.isdir(layout.key_dir)
+    try:
+        if check_mode:
+            key_set = read_key_set(layout, ssh_keygen)
+            result = plan(key_set, policy, now)
+        else:
+            with directory_lock(layout.current):  # creates the key directory (0700) when missing
+                key_set = read_key_set(layout, ssh_keygen)
+                result = plan(key_set, policy, now)
+                apply(layout, key_set, result)
+    except FileOpError as exc:
+        raise KeyRotationStateError(str(exc)) from None
+    except OSError as exc:
+        raise KeyRotationStateError("cannot update %s: %s" % (layout.key_dir, exc.strerror or exc)) from None
+    if not dir_existed and not any(a["action"] == "create_dir" for a in result["actions"]):
+        result["actions"].insert(0, {"action": "create_dir", "path": layout.key_dir, "reason": "the key directory does not exist"})
+    result["changed"] = bool(result["actions"])
+    result["diff"] = {"before": _summary(key_set), "after": _summary(result)}
+    result.update(
+        key_dir=layout.key_dir,
+        name=layout.name,
+        paths={"current": layout.current, "pending": layout.pending, "retired_dir": layout.retired_dir,
+               "state_file": layout.state_file},
+    )
+    return result
+
+
+def run_module(module):
+    params = module.params
+    policy = {
+        "state": params["state"],
+        "max_age_days": params["max_age_days"],
+        "force": params["force"],
+        "fingerprint": params["fingerprint"],
+    }
+    result = None
+    error = None
+    try:
+        result = run(params["key_dir"], params["name"], policy, check_mode=module.check_mode)
+    except KeyRotationStateError as exc:
+        error = str(exc)
+    if error is not None:
+        module.fail_json(msg=error)
+    module.exit_json(**result)
