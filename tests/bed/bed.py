@@ -156,24 +156,13 @@ class Bed:
         )
 
     def known_secrets(self):
-        """Every secret access key moto holds, read from moto's own state dump (for leak searches)."""
-        with urllib.request.urlopen(self.endpoint + "/moto-api/data.json", timeout=30) as resp:
-            data = json.load(resp)
-        secrets = set()
-
-        def walk(node):
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    if key in ("secret_access_key", "SecretAccessKey") and isinstance(value, str) and value:
-                        secrets.add(value)
-                    else:
-                        walk(value)
-            elif isinstance(node, list):
-                for item in node:
-                    walk(item)
-
-        walk(data)
-        secrets.add(self.state["admin"]["secret_access_key"])
+        """Every secret access key moto has created (recorded by moto_server_bed.py), for leak searches."""
+        secrets = {self.state["admin"]["secret_access_key"]}
+        try:
+            with open(os.path.join(self.workdir, "secrets.log"), encoding="utf-8") as handle:
+                secrets.update(line.strip() for line in handle if line.strip())
+        except FileNotFoundError:
+            pass
         return sorted(secrets)
 
     def ssh(self, host_name, key_path, command="true", timeout=20):
@@ -248,6 +237,7 @@ class Bed:
             if name.startswith("AWS_"):
                 del env[name]
         env["MOTO_ENABLE_ISO_REGIONS"] = "false"
+        env["KEYOPS_BED_SECRETS_LOG"] = os.path.join(self.workdir, "secrets.log")
         proc = self._spawn([python, os.path.join(BED_DIR, "moto_server_bed.py"), str(port)], "moto.log", env=env)
         wait_for_port(port, proc=proc)
         self.state["endpoint"] = "http://127.0.0.1:%d" % port

@@ -5,12 +5,19 @@ moto authenticates a request signed with an Inactive key as if it were Active; A
 InvalidClientTokenId (EC2: AuthFailure). The test bed must behave like AWS, so the key lookup used
 by moto's request authenticator is wrapped to refuse keys whose status is not Active.
 
+It also appends every secret access key moto creates to the file named by the environment
+variable KEYOPS_BED_SECRETS_LOG (mode 0600), so tests can search their output for every secret the
+bed knows without dumping moto's whole state.
+
 Usage: python moto_server_bed.py PORT  (binds 127.0.0.1 only)
 """
 
+import os
 import sys
+import threading
 
 from moto.iam import access_control
+from moto.iam import models as iam_models
 from moto.server import main as moto_main
 
 
@@ -25,9 +32,24 @@ def _init_refusing_inactive(self, account_id, partition, access_key_id, headers)
             raise access_control.CreateAccessKeyFailure(reason="InvalidId")
 
 
+_SECRETS_LOCK = threading.Lock()
+_ORIGINAL_ACCESS_KEY_INIT = iam_models.AccessKey.__init__
+
+
+def _init_recording_secret(self, *args, **kwargs):
+    _ORIGINAL_ACCESS_KEY_INIT(self, *args, **kwargs)
+    path = os.environ.get("KEYOPS_BED_SECRETS_LOG")
+    if path:
+        with _SECRETS_LOCK:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.write(self.secret_access_key + "\n")
+
+
 def main():
     port = sys.argv[1]
     access_control.IAMUserAccessKey.__init__ = _init_refusing_inactive
+    iam_models.AccessKey.__init__ = _init_recording_secret
     moto_main(["-H", "127.0.0.1", "-p", port])
 
 

@@ -68,3 +68,10 @@ def test_hosts_accept_admin_key_only(bed, tmp_path):
 def test_hosts_are_ansible_inventory(bed, ansible_playbook):
     proc = ansible_playbook("bed_ping.yml")
     assert "host1" in proc.stdout and "failed=0" in proc.stdout
+
+
+def test_known_secrets_include_every_created_key(bed, user_key):
+    _name, key = user_key
+    secrets = bed.known_secrets()
+    assert key["SecretAccessKey"] in secrets
+    assert bed.admin_credentials["secret_access_key"] in secrets
