@@ -97,6 +97,13 @@ def seed_fleet(bed, workdir):
                       "aws_secret_access_key = %s" % keys[user]["SecretAccessKey"], ""]
         with open(path, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines))
+        if host == "host2":
+            # a profile nobody manages, for a key deleted long ago: the audit finds it, rotation leaves it alone
+            stale = iam.create_access_key(UserName="demo-staging-app")["AccessKey"]
+            iam.delete_access_key(UserName="demo-staging-app", AccessKeyId=stale["AccessKeyId"])
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write("[old-deploy]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                             % (stale["AccessKeyId"], stale["SecretAccessKey"]))
         # prod's file was left world-readable: the audit finds it
         os.chmod(path, 0o644 if host == "host3" else 0o600)
         hostvars[host] = {
