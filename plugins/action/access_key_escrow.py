@@ -16,12 +16,6 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.keyops.aws.plugins.plugin_utils import _escrow
 from ansible_collections.keyops.aws.plugins.plugin_utils._secret_result import contains_secret
 
-try:
-    from ansible import constants as C
-    from ansible.parsing.vault import VaultLib, match_encrypt_secret
-except ImportError:  # pragma: no cover - always present with ansible-core
-    VaultLib = None
-
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
     state=dict(type="str", choices=["present", "absent", "query", "list"], default="list"),
@@ -38,41 +32,6 @@ class ActionModule(ActionBase):
     _supports_async = False
     _requires_connection = False
 
-    def _vault_secrets(self):
-        secrets = None
-        vault = getattr(self._loader, "_vault", None)
-        if vault is not None:
-            secrets = getattr(vault, "secrets", None)
-        if not secrets:
-            try:
-                from ansible.parsing.vault import VaultSecretsContext  # pylint: disable=import-outside-toplevel
-
-                context = VaultSecretsContext.current(optional=True)
-                secrets = context.secrets if context else None
-            except ImportError:
-                secrets = None
-        return list(secrets or [])
-
-    def _crypto(self, mode):
-        secrets = self._vault_secrets()
-        decrypt = None
-        encrypt = None
-        if secrets and VaultLib is not None:
-            vault = VaultLib(secrets)
-
-            def decrypt(data):
-                return vault.decrypt(data)
-
-            if mode != "never":
-                vault_id, secret = match_encrypt_secret(secrets, getattr(C, "DEFAULT_VAULT_ENCRYPT_IDENTITY", None))
-
-                def encrypt(data):
-                    return vault.encrypt(data, secret, vault_id=vault_id)
-
-        if mode == "always" and encrypt is None:
-            raise _escrow.EscrowError("encrypt=always but no vault secret is configured (--vault-id, --vault-password-file or --ask-vault-pass)")
-        return encrypt, decrypt
-
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
@@ -86,7 +45,7 @@ class ActionModule(ActionBase):
         check_mode = bool(self._task.check_mode)
         result.update(changed=False, path=path, state=state)
         try:
-            encrypt, decrypt = self._crypto(args["encrypt"])
+            encrypt, decrypt = _escrow.vault_crypto(self._loader, args["encrypt"])
             result["encrypted"] = encrypt is not None
             if state == "list":
                 _escrow.check_directory(path, create=False)

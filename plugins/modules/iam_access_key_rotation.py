@@ -81,6 +81,18 @@ options:
         recorded deactivation. V(0) deletes them in the same run.
     type: int
     default: 7
+  escrow_dir:
+    description:
+      - A directory on the controller where each newly created secret is stored (mode 0600, directory
+        0700, encrypted with Ansible Vault when a vault secret is configured), in the format of
+        M(keyops.aws.access_key_escrow). The action plugin writes it on the controller as soon as the
+        module returns, before the task ends, so a run that dies right after CreateAccessKey keeps the
+        secret, and the next run converges on that key (pass its id in C(escrowed_key_ids)) instead
+        of creating another.
+      - The module itself ignores this option; a new secret that cannot be stored fails the task
+        (the secret is still in the registered result, hidden from display).
+    type: path
+    version_added: 0.1.0
 notes:
   - Needs C(iam:ListAccessKeys), C(iam:ListUserTags), C(iam:CreateAccessKey), C(iam:DeleteAccessKey),
     C(iam:UpdateAccessKey), C(iam:TagUser) and C(iam:UntagUser).
@@ -128,6 +140,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+escrowed_key_ids:
+  description: The ids of the new keys whose secrets were stored in O(escrow_dir) by this task.
+  returned: when O(escrow_dir) is set and keys were created
+  type: list
+  elements: str
+  sample: [AKIAIOSFODNN7EXAMPLE]
 users:
   description: One result per user, in the order of O(users).
   returned: always
@@ -237,6 +255,7 @@ def main():
         max_age_days=dict(type="int", default=90),
         force=dict(type="bool", default=False),
         delete_after_days=dict(type="int", default=7),
+        escrow_dir=dict(type="path"),
         **CONCURRENCY_ARGSPEC
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -32,6 +32,49 @@ FORMAT_VERSION = 1
 VAULT_HEADER = b"$ANSIBLE_VAULT;"
 
 
+def _vault_secrets(loader):
+    secrets = None
+    vault = getattr(loader, "_vault", None)
+    if vault is not None:
+        secrets = getattr(vault, "secrets", None)
+    if not secrets:
+        try:
+            from ansible.parsing.vault import VaultSecretsContext  # pylint: disable=import-outside-toplevel
+
+            context = VaultSecretsContext.current(optional=True)
+            secrets = context.secrets if context else None
+        except ImportError:
+            secrets = None
+    return list(secrets or [])
+
+
+def vault_crypto(loader, mode="auto"):
+    """(encrypt, decrypt) callables from the controller's vault secrets (None when there are none).
+
+    mode: auto (encrypt when a vault secret is configured), always (fail without one), never.
+    """
+    from ansible import constants as C  # pylint: disable=import-outside-toplevel
+    from ansible.parsing.vault import VaultLib, match_encrypt_secret  # pylint: disable=import-outside-toplevel
+
+    secrets = _vault_secrets(loader)
+    decrypt = encrypt = None
+    if secrets:
+        vault = VaultLib(secrets)
+
+        def decrypt(data):
+            return vault.decrypt(data)
+
+        if mode != "never":
+            vault_id, secret = match_encrypt_secret(secrets, getattr(C, "DEFAULT_VAULT_ENCRYPT_IDENTITY", None))
+
+            def encrypt(data):
+                return vault.encrypt(data, secret, vault_id=vault_id)
+
+    if mode == "always" and encrypt is None:
+        raise EscrowError("encrypt=always but no vault secret is configured (--vault-id, --vault-password-file or --ask-vault-pass)")
+    return encrypt, decrypt
+
+
 class EscrowError(Exception):
     """An escrow problem described for a user (never with a secret in the message)."""
 

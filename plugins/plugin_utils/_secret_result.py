@@ -34,6 +34,10 @@ class SecretResultAction(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    def process_result(self, result, task_vars):  # pylint: disable=unused-argument
+        """Hook for subclasses: act on the module's result on the controller before it is returned."""
+        return result
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
@@ -42,6 +46,7 @@ class SecretResultAction(ActionBase):
         # logging is censored.
         self._play_context.no_log = True
         result.update(self._execute_module(module_name=self._task.resolved_action, module_args=self._task.args, task_vars=task_vars))
+        result = self.process_result(result, task_vars)
         if contains_secret(result):
             result["_ansible_no_log"] = True
         return result

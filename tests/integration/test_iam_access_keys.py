@@ -240,3 +240,17 @@ def test_info_for_a_list_all_users_and_an_unknown_user(bed, ansible_playbook, tm
     assert {one, none} <= set(all_users)
     assert all_users[one] == listed[one]
     assert len(all_users) == len(iam.get_paginator("list_users").paginate().build_full_result()["Users"])
+
+
+def test_rotation_escrows_new_secret_before_the_task_ends(bed, ansible_playbook, tmp_path, no_secrets):
+    """escrow_dir: the action plugin stores the new secret (0600, dir 0700) as the task ends."""
+    user = "escrow-%s" % uuid.uuid4().hex[:8]
+    bed.client("iam").create_user(UserName=user)
+    escrow = tmp_path / "escrow"
+    proc = ansible_playbook("iam_access_keys/escrow_at_create.yml", extra_vars={"user": user, "escrow_dir": str(escrow)}, verbosity=4)
+    keys = bed.client("iam").list_access_keys(UserName=user)["AccessKeyMetadata"]
+    assert len(keys) == 1 and keys[0]["Status"] == "Active"
+    entry = escrow / keys[0]["AccessKeyId"]
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    assert stat.S_IMODE(escrow.stat().st_mode) == 0o700
+    no_secrets(proc.stdout + proc.stderr, bed.known_secrets())
