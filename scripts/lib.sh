@@ -40,10 +40,11 @@ keyops_ensure_venv() {
     export VIRTUAL_ENV="$KEYOPS_VENV"
 }
 
-# Ansible finds this checkout as keyops.aws through a symlink in the cache (amazon.aws comes from
-# the venv's site-packages).
+# Ansible finds this checkout as keyops.aws through a symlink in the cache, one per checkout so
+# that two clones never see each other's code (amazon.aws comes from the venv's site-packages).
 keyops_collection_path() {
-    local root="$KEYOPS_CACHE/collections"
+    local root
+    root="$KEYOPS_CACHE/collections/$(printf '%s' "$KEYOPS_ROOT" | sha256sum | cut -c1-12)"
     mkdir -p "$root/ansible_collections/keyops"
     ln -sfn "$KEYOPS_ROOT" "$root/ansible_collections/keyops/aws"
     export ANSIBLE_COLLECTIONS_PATH="$root"
