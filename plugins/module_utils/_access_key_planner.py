@@ -95,6 +95,19 @@ def newest_first(keys):
     return sorted(ordered, key=lambda k: _utc(k.get("create_date")) or _EPOCH, reverse=True)
 
 
+def room_order(keys):
+    """The Inactive keys in the order a rotation deletes them to make room under the two-key limit:
+    those with a recorded deactivation time first (oldest record first), then the others (oldest key
+    first). Dates may be datetimes or None; the audit names the first one as the key to retire next."""
+    inactive = [
+        dict(k, create_date=_utc(k.get("create_date")), deactivated_date=_utc(k.get("deactivated_date")))
+        for k in keys if k["status"] != ACTIVE
+    ]
+    recorded = sorted((k for k in inactive if k["deactivated_date"]), key=lambda k: (k["deactivated_date"], k["access_key_id"]))
+    unrecorded = sorted((k for k in inactive if not k["deactivated_date"]), key=lambda k: (k["create_date"] or _EPOCH, k["access_key_id"]))
+    return recorded + unrecorded
+
+
 def _action(action, access_key_id, reason):
     return {"action": action, "access_key_id": access_key_id, "reason": reason}
 
@@ -191,17 +204,14 @@ def _plan_rotated(keys, policy, now):
 
     actions = []
     if len(keys) >= 2:
-        inactive = [k for k in keys if k["status"] != ACTIVE]
-        if not inactive:
+        candidates = room_order(keys)
+        if not candidates:
             return _fail(
                 "a new key is needed (%s) but the user already has two Active keys (%s) and an Active key is never "
                 "deleted by state=rotated; retire one first: state=retired with current_key_id set to the key the "
                 "holders use (the other is deactivated, then deleted after delete_after_days)" % (why, ", ".join(active_ids))
             )
         # room for one more key: delete Inactive keys beyond the limit, best candidate first
-        recorded = sorted((k for k in inactive if k["deactivated_date"]), key=lambda k: (k["deactivated_date"], k["access_key_id"]))
-        unrecorded = sorted((k for k in inactive if not k["deactivated_date"]), key=lambda k: (k["create_date"] or _EPOCH, k["access_key_id"]))
-        candidates = recorded + unrecorded
         for key in candidates[: len(keys) - 1]:
             actions.append(_action("delete", key["access_key_id"], "Inactive key deleted to make room for a new key (two keys per user)"))
             if key["deactivated_date"] or key.get("tagged"):

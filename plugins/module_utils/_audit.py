@@ -27,6 +27,7 @@ import datetime
 import re
 
 from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils._access_key_planner import room_order
 
 SEVERITIES = ("low", "medium", "high")
 SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
@@ -426,14 +427,12 @@ def _retire_candidate(keys, held):
         return (parse_date(key.get("create_date")) or datetime.datetime.max.replace(tzinfo=datetime.timezone.utc),
                 key.get("access_key_id") or "")
 
-    def deactivated(key):
-        recorded = parse_date(key.get("deactivated_date"))
-        return (0, recorded, key.get("access_key_id") or "") if recorded else (1, created(key)[0], key.get("access_key_id") or "")
-
-    # as keyops.aws.iam_access_key_rotation does: recorded deactivation time first (oldest), then the oldest key
-    inactive = sorted((key for key in keys if key.get("status") != "Active"), key=deactivated)
-    if inactive:
-        return inactive[0], "Inactive"
+    # the order keyops.aws.iam_access_key_rotation deletes Inactive keys in to make room
+    order = room_order([dict(key, create_date=parse_date(key.get("create_date")),
+                             deactivated_date=parse_date(key.get("deactivated_date"))) for key in keys])
+    if order:
+        first = order[0]["access_key_id"]
+        return next(key for key in keys if key.get("access_key_id") == first), "Inactive"
     unheld = sorted((key for key in keys if key.get("access_key_id") not in held), key=created)
     if unheld:
         return unheld[0], "Active, held by no listed holder"
