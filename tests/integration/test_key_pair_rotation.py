@@ -109,6 +109,14 @@ class Rotation:
     def current_public(self):
         return read(self.current + ".pub").strip()
 
+    def copy_current(self, file_name):
+        """A 0600 copy of the current private key (to log in with it after it is rotated away)."""
+        path = str(self.tmp / file_name)
+        with open(self.current, "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(path, 0o600)
+        return path
+
     def write_inventory(self, file_name, hostvars=None, common=None):
         per_host = {}
         for host in HOSTS:
@@ -192,10 +200,7 @@ def test_first_rotation_check_run_check_run(rotation, bed, no_secrets):
 def test_forced_rotation_removes_old_key(rotation, bed):
     rotation.run()
     old_public = rotation.current_public()
-    old_copy = str(rotation.tmp / "old_key")
-    with open(rotation.current, "rb") as src, open(old_copy, "wb") as dst:
-        dst.write(src.read())
-    os.chmod(old_copy, 0o600)
+    old_copy = rotation.copy_current("old_key")
 
     # check mode predicts the rotation and changes nothing anywhere
     keys_before = snapshot(rotation.key_dir)
@@ -233,10 +238,7 @@ def test_forced_rotation_removes_old_key(rotation, bed):
 def test_unreachable_host_keeps_old_key_then_converges(rotation, bed):
     rotation.run()
     old_public = rotation.current_public()
-    old_copy = str(rotation.tmp / "old_key")
-    with open(rotation.current, "rb") as src, open(old_copy, "wb") as dst:
-        dst.write(src.read())
-    os.chmod(old_copy, 0o600)
+    old_copy = rotation.copy_current("old_key")
     host2_before = read(bed.host("host2")["authorized_keys"])
 
     # host2 is down for this run: its port is wrong in a copy of the inventory
@@ -298,10 +300,7 @@ def test_connection_switches_to_new_key(rotation, bed):
     rotation.run()
     old_public = rotation.current_public()
     # Ansible logs in with a copy of the current key (only that key: IdentitiesOnly in the bed's args)
-    connection_key = str(rotation.tmp / "connection_key")
-    with open(rotation.current, "rb") as src, open(connection_key, "wb") as dst:
-        dst.write(src.read())
-    os.chmod(connection_key, 0o600)
+    connection_key = rotation.copy_current("connection_key")
     inventory = rotation.write_inventory("as_rotated.yml", common={"ansible_ssh_private_key_file": connection_key})
     keys_path = str(rotation.tmp / "connection_keys.json")
 
