@@ -30,8 +30,10 @@ import json
 import os
 import re
 import stat
-import subprocess
 
+from ansible_collections.keyops.aws.plugins.module_utils import _ssh_keypair
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import age_days, iso, utcnow
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import parse_iso as _strict_parse_iso
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
     FileOpError,
     atomic_write,
@@ -57,32 +59,12 @@ class KeyRotationStateError(Exception):
 
 
 # --------------------------------------------------------------------------- dates
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
-def iso(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_iso(text):
     """A recorded date, or None when missing or unreadable (the file time is used instead)."""
-    if not text or not isinstance(text, str):
-        return None
     try:
-        value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return _strict_parse_iso(text)
     except ValueError:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value
-
-
-def age_days(created, now):
-    """Whole days between created and now (never negative)."""
-    if created is None:
-        return None
-    return max(0, (now - created).days)
 
 
 # --------------------------------------------------------------------------- names and paths
@@ -153,7 +135,7 @@ def parse_private_key_public_blob(data):
     return blob
 
 
-def public_key_of_private(path, data, ssh_keygen="ssh-keygen"):
+def public_key_of_private(path, data):
     """Canonical ``type base64`` public key of the private key file at path (content data)."""
     try:
         blob = parse_private_key_public_blob(data)
@@ -164,20 +146,17 @@ def public_key_of_private(path, data, ssh_keygen="ssh-keygen"):
             return canonical_public_key(blob)
         except InvalidPublicKey as exc:
             raise KeyRotationStateError("%s: %s" % (path, exc)) from None
-    # Other formats (PEM/PKCS#8 RSA): ask ssh-keygen, never with a passphrase prompt.
-    try:
-        proc = subprocess.run(
-            [ssh_keygen, "-y", "-P", "", "-f", path],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise KeyRotationStateError("cannot run %s to read the public key of %s: %s" % (ssh_keygen, path, exc)) from None
-    if proc.returncode != 0:
+    # Other formats (PEM/PKCS#8 RSA): read with cryptography, never with a passphrase. (ssh-keygen -y
+    # would refuse a file readable by others before the mode could be reported and repaired.)
+    if _ssh_keypair.CRYPTOGRAPHY_IMPORT_ERROR:
+        raise KeyRotationStateError("reading %s needs the Python library cryptography on the controller" % path)
+    status, key, _encrypted = _ssh_keypair.load_private(data, None)
+    if status != "ok":
         raise KeyRotationStateError(
             "cannot read the public key of %s (encrypted with a passphrase, or not a private key)" % path
         )
     try:
-        return canonical_public_key(proc.stdout.strip())
+        return canonical_public_key(_ssh_keypair.public_line_of(key))
     except InvalidPublicKey as exc:
         raise KeyRotationStateError("%s: %s" % (path, exc)) from None
 
@@ -187,7 +166,7 @@ def _mtime(path):
     return datetime.datetime.fromtimestamp(int(os.stat(path).st_mtime), datetime.timezone.utc)
 
 
-def _read_key(private_path, ssh_keygen="ssh-keygen"):
+def _read_key(private_path):
     """One key on disk: dict or None when the private key file does not exist."""
     try:
         data = read_regular_file(private_path)
@@ -195,7 +174,7 @@ def _read_key(private_path, ssh_keygen="ssh-keygen"):
         raise KeyRotationStateError(str(exc)) from None
     if data is None:
         return None
-    public = public_key_of_private(private_path, data, ssh_keygen)
+    public = public_key_of_private(private_path, data)
     pub_path = private_path + ".pub"
     try:
         pub_data = read_regular_file(pub_path)
@@ -249,13 +228,13 @@ def read_state_file(path):
     return state
 
 
-def read_key_set(layout, ssh_keygen="ssh-keygen"):
+def read_key_set(layout):
     """Everything on disk for one key pair name: current, pending, retired, orphans, recorded dates."""
     if os.path.exists(layout.key_dir) and not os.path.isdir(layout.key_dir):
         raise KeyRotationStateError("%s is not a directory" % layout.key_dir)
     key_set = {
-        "current": _read_key(layout.current, ssh_keygen),
-        "pending": _read_key(layout.pending, ssh_keygen),
+        "current": _read_key(layout.current),
+        "pending": _read_key(layout.pending),
         "retired": [],
         "orphan_public_keys": [],
         "state": read_state_file(layout.state_file),
@@ -268,7 +247,7 @@ def read_key_set(layout, ssh_keygen="ssh-keygen"):
         for entry in sorted(os.listdir(layout.retired_dir)):
             if entry.endswith(".pub") or entry.startswith("."):
                 continue
-            key = _read_key(os.path.join(layout.retired_dir, entry), ssh_keygen)
+            key = _read_key(os.path.join(layout.retired_dir, entry))
             if key is not None:
                 key["stamp"] = entry
                 key_set["retired"].append(key)
@@ -481,7 +460,7 @@ def _summary(key_set_or_result):
     }
 
 
-def run(key_dir, name, policy, check_mode=False, now=None, ssh_keygen="ssh-keygen"):
+def run(key_dir, name, policy, check_mode=False, now=None):
     """Read, plan and (unless check_mode) apply; returns the plan result with ``changed`` and ``diff``."""
     layout = Layout(key_dir, name)
     now = now or utcnow()
@@ -491,11 +470,11 @@ def run(key_dir, name, policy, check_mode=False, now=None, ssh_keygen="ssh-keyge
     dir_existed = os.path.isdir(layout.key_dir)
     try:
         if check_mode:
-            key_set = read_key_set(layout, ssh_keygen)
+            key_set = read_key_set(layout)
             result = plan(key_set, policy, now)
         else:
             with directory_lock(layout.current):  # creates the key directory (0700) when missing
-                key_set = read_key_set(layout, ssh_keygen)
+                key_set = read_key_set(layout)
                 result = plan(key_set, policy, now)
                 apply(layout, key_set, result)
     except FileOpError as exc:

@@ -79,7 +79,8 @@ class KeyState:
         self.pub_comment = None
 
 
-def _public_line_of(private_key):
+def public_line_of(private_key):
+    """The OpenSSH public key line of a cryptography private key."""
     return private_key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
 
 
@@ -132,7 +133,7 @@ def read_state(path, passphrase):
         state.private_status, key, state.encrypted = load_private(data, passphrase)
         if key is not None:
             try:
-                state.public_line = _public_line_of(key)
+                state.public_line = public_line_of(key)
                 state.key_type, blob, _comment = _sshkeys.parse_public_key(state.public_line)
                 state.size = _sshkeys.key_bits(blob)
                 state.private_key = key
@@ -209,7 +210,7 @@ def apply(path, actions, state, key_type, size, comment, passphrase, owner, grou
         if action["action"] in ("generate", "protect"):
             _fileops.atomic_write(path, _private_bytes(key, passphrase), mode=0o600, owner=owner, group=group)
         if action["action"] == "write_public":
-            line = _public_line_of(key) + (" " + comment_out if comment_out else "") + "\n"
+            line = public_line_of(key) + (" " + comment_out if comment_out else "") + "\n"
             _fileops.atomic_write(path + ".pub", line.encode("utf-8"), mode=0o644, owner=owner, group=group)
     return key
 
@@ -254,7 +255,7 @@ def run_module(module):
             public_line = None if regenerate else state.public_line
         else:
             key = apply(path, actions, state, key_type, size, params["comment"], params["passphrase"], params["owner"], params["group"])
-            public_line = _public_line_of(key)
+            public_line = public_line_of(key)
         comment = params["comment"] if params["comment"] is not None else state.pub_comment
         info = describe(public_line, comment)
         after = dict(

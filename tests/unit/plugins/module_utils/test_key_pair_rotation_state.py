@@ -273,3 +273,17 @@ def test_garbage_private_key_is_a_clear_error_without_content(tmp_path):
     with pytest.raises(state.KeyRotationStateError) as info:
         run(key_dir)
     assert "c2VjcmV0" not in str(info.value) and "deploy" in str(info.value)
+
+
+def test_pem_key_readable_by_others_is_still_read(tmp_path):
+    """A PEM private key with an open mode is read (so its mode can be reported and repaired)."""
+    from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.asymmetric import rsa  # pylint: disable=import-outside-toplevel
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    path = tmp_path / "pem_key"
+    path.write_bytes(data)
+    os.chmod(path, 0o644)
+    expected = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    assert state.public_key_of_private(str(path), data) == expected
