@@ -77,7 +77,7 @@ class ActionModule(ActionBase):
                     removed = _escrow.remove(path, ids, check_mode=check_mode)
                     result["removed"] = removed
                     result["changed"] = bool(removed)
-        except (_escrow.EscrowError, AnsibleError) as exc:
+        except (_escrow.EscrowError, _escrow.FileOpError, AnsibleError, OSError) as exc:
             result.update(failed=True, msg=str(exc))
         if contains_secret(result):
             result["_ansible_no_log"] = True

@@ -36,11 +36,11 @@ def plain(value):
     """Ansible's lazy/tagged containers as plain dicts, lists and strings."""
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (str, bytes)):
-        return str(value) if isinstance(value, str) else value
-    if isinstance(value, bool) or value is None or isinstance(value, (int, float)):
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bool, int, float)) or value is None:
         return value
-    if isinstance(value, Sequence) or isinstance(value, (set, tuple)):
+    if isinstance(value, (Sequence, set)):
         return [plain(v) for v in value]
     return value
 

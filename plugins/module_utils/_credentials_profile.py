@@ -199,8 +199,18 @@ def _read_and_plan(path, params, uid, gid):
     return plan(data, attrs, params, uid, gid)
 
 
+def _hide_secret_settings(module, settings):
+    """Values of secret-looking settings (credential_process, *password*, *token*) are never echoed."""
+    for name, value in (settings or {}).items():
+        if isinstance(value, dict):
+            _hide_secret_settings(module, {k: v for k, v in value.items() if is_secret_name(k) or is_secret_name(name)})
+        elif value not in (None, "") and is_secret_name(name):
+            module.no_log_values.add(str(value))
+
+
 def run_module(module):
     params = module.params
+    _hide_secret_settings(module, params.get("settings"))
     result = {"changed": False, "path": params["path"], "profile": params["profile"], "access_key_id": None,
               "backup_file": None, "actions": []}
     try:
@@ -219,6 +229,8 @@ def run_module(module):
                 backup = _apply(path, planned, uid, gid, params)
     except (ProfileError, _fileops.FileOpError, CredentialsFileError) as exc:
         module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        module.fail_json(msg="cannot change the mode or owner of %s: %s" % (params["path"], exc.strerror or exc), **result)
     for warning in planned["warnings"]:
         module.warn(warning)
     after = planned["after"]
@@ -255,8 +267,10 @@ def describe_profiles(parsed, wanted=None, return_secrets=False):
         for option, value in options.items():
             if option in CREDENTIAL_KEYS:
                 continue
-            if is_secret_name(option) and not return_secrets:
+            if is_secret_name(option):
                 value = MASK
+            elif isinstance(value, dict):
+                value = {key: (MASK if is_secret_name(key) else item) for key, item in value.items()}
             entry["settings"][option] = value
         if return_secrets:
             entry["secret_access_key"] = options.get(SECRET_ACCESS_KEY)

@@ -17,8 +17,8 @@ description:
     with RV(exists=false) and no profiles.
   - When the result holds a secret, the action plugin hides the displayed result at every
     verbosity; a registered variable still holds it, so tasks using it need C(no_log).
-  - Set C(no_log=true) on a task with O(return_secrets=true) too, because over an ssh connection
-    C(-vvv) prints the raw module output of any task that is not C(no_log).
+  - The action plugin also censors the connection's raw output of this task at C(-vvv); setting
+    C(no_log=true) on a task with O(return_secrets=true) is still good practice.
 author:
   - keyops.aws contributors (@keyops-aws)
 options:

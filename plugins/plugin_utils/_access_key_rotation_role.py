@@ -511,7 +511,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False)
     users = []
     escrowed = set(inputs.get("escrowed_key_ids") or [])
     for entry in planned_users:
-        entry = {k: v for k, v in entry.items() if k != "secret_access_key"}
+        entry = dict(entry)
         users.append(entry)
         entry["updated"] = []
         entry["pending"] = list(entry.get("pending") or [])
@@ -519,8 +519,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False)
         if entry.get("failed") or entry.get("decision") is None:
             entry["pending"] = list(entry["holders"])
             continue
-        if target is None:  # check mode create: the new id is not known yet
-            entry["pending"] = []
+        if target is None:  # check mode create: the new id is not known yet; unreachable holders stay pending
             entry["updated"] = list(entry["write"])
             continue
         if entry.get("source") is not None:

@@ -19,6 +19,7 @@ import os
 import re
 import stat
 
+from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import mask_key_id
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
     FileOpError,
     atomic_write,
@@ -81,7 +82,8 @@ class EscrowError(Exception):
 
 def check_key_id(access_key_id):
     if not isinstance(access_key_id, str) or not KEY_ID_RE.match(access_key_id):
-        raise EscrowError("%r is not an access key id (20 characters, AKIA or ASIA then uppercase letters and digits)" % (access_key_id,))
+        raise EscrowError("%s is not an access key id (20 characters, AKIA or ASIA then uppercase letters and digits)"
+                          % (mask_key_id(access_key_id) or "(not a string)"))
     return access_key_id
 
 
@@ -208,6 +210,8 @@ def store(directory, entries, encrypt=None, decrypt=None, check_mode=False):
 
 def query(directory, access_key_ids, decrypt=None):
     """([entry, ...], [missing id, ...]) for the ids asked."""
+    if os.path.lexists(directory):
+        check_directory(directory)
     found, missing = [], []
     for access_key_id in access_key_ids:
         entry = read_entry(directory, access_key_id, decrypt) if os.path.isdir(directory) else None
@@ -223,8 +227,9 @@ def remove(directory, access_key_ids, check_mode=False):
     for access_key_id in access_key_ids:
         check_key_id(access_key_id)
     removed = []
-    if not os.path.isdir(directory):
+    if not os.path.lexists(directory):
         return removed
+    check_directory(directory)
     for access_key_id in access_key_ids:
         path = entry_path(directory, access_key_id)
         if not os.path.lexists(path):
