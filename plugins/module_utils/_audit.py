@@ -26,7 +26,7 @@ reaches a finding, the report or its HTML.
 import datetime
 import re
 
-from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys, _sshkeys
 from ansible_collections.keyops.aws.plugins.module_utils._access_key_planner import room_order
 
 SEVERITIES = ("low", "medium", "high")
@@ -179,51 +179,20 @@ def fingerprint(canonical):
         return None
 
 
-def _split_options_line(line):
-    """Tokens of an authorized_keys line; quoted option values (which may hold spaces) stay whole."""
-    tokens = []
-    current = []
-    quoted = False
-    escaped = False
-    for char in line:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\" and quoted:
-            current.append(char)
-            escaped = True
-        elif char == '"':
-            current.append(char)
-            quoted = not quoted
-        elif char in " \t" and not quoted:
-            if current:
-                tokens.append("".join(current))
-                current = []
-        else:
-            current.append(char)
-    if current:
-        tokens.append("".join(current))
-    return tokens
-
-
 def authorized_keys_of(content):
     """Canonical keys (``type base64``) accepted by an authorized_keys text, in order, unique.
 
-    Comments, blank lines, unparsable lines and ``@cert-authority``/``@revoked`` markers are skipped;
-    options in front of a key are allowed.
+    Parsed as keyops.aws.authorized_keys parses it: comments, blank lines, lines sshd would skip and
+    ``@``-marker lines are left out; options in front of a key are allowed.
     """
     keys = []
-    for raw in (content or "").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or line.startswith("@"):
+    for line in _authorized_keys.parse(content or ""):
+        # an "@revoked"/"@cert-authority" marker belongs to known_hosts: sshd skips such a line
+        if line.kind != "key" or (line.options and str(line.options[0]).startswith("@")):
             continue
-        tokens = _split_options_line(line)
-        for index, token in enumerate(tokens[:-1]):
-            if token in _sshkeys.SUPPORTED_KEY_TYPES:
-                key = canonical_key("%s %s" % (token, tokens[index + 1]))
-                if key and key not in keys:
-                    keys.append(key)
-                break
+        key = _sshkeys.canonical_public_key(line.blob)
+        if key not in keys:
+            keys.append(key)
     return keys
 
 

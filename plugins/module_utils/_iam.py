@@ -154,6 +154,11 @@ def run_info(module):
     """keyops.aws.iam_access_key_info."""
     params = module.params
     users = []
+    # not mutually_exclusive in the argspec: an explicit all_users=false beside user_names is fine
+    if params["all_users"] and params["user_names"]:
+        module.fail_json(msg="user_names and all_users=true are mutually exclusive")
+    if not params["all_users"] and not params["user_names"]:
+        module.fail_json(msg="one of user_names or all_users=true is required")
     try:
         concurrency = check_concurrency(params["concurrency"])
         reader, _writer = client_pair(module, "iam", concurrency)

@@ -28,7 +28,7 @@ except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore itself
     pass
 
 from ansible_collections.keyops.aws.plugins.module_utils import _fileops
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import error_code, run_concurrently
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import check_concurrency, error_code, run_concurrently
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import (
     ACCESS_KEY_ID,
     SECRET_ACCESS_KEY,
@@ -289,7 +289,8 @@ def run_module(module):
             expected_account=params.get("expected_account"), expected_arn=params.get("expected_arn"),
         )
         keys, many = _keys_from_params(params)
-    except VerifyError as exc:
+        check_concurrency(params["concurrency"])
+    except (VerifyError, ValueError) as exc:
         module.fail_json(msg=str(exc))
 
     config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=max(10, params["concurrency"]))

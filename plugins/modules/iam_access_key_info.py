@@ -149,10 +149,6 @@ def main():
         **CONCURRENCY_ARGSPEC
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    if module.params["all_users"] and module.params["user_names"]:
-        module.fail_json(msg="user_names and all_users=true are mutually exclusive")
-    if not module.params["all_users"] and not module.params["user_names"]:
-        module.fail_json(msg="one of user_names or all_users=true is required")
     run_info(module)
 
 
