@@ -507,3 +507,30 @@ def test_example_inventory_is_valid(bed):
             assert variables["key_pair_rotation_regions"]
     proc = subprocess.run(["ansible-playbook", "-i", inventory, "--syntax-check", PLAYBOOK], env=bed.env(), capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("hostvar, extra_vars, message", [
+    ({"profile": "app]x"}, {}, "access_key_rotation_credentials[0].profile"),
+    ({"profile": "app\nx"}, {}, "access_key_rotation_credentials[0].profile"),
+    ({}, {"access_key_rotation_verify_successes": 0}, "access_key_rotation_verify_successes must be between 1 and 100, got 0"),
+    ({}, {"access_key_rotation_verify_timeout": -1}, "access_key_rotation_verify_timeout must be between 0 and 86400, got -1"),
+    ({}, {"access_key_rotation_delete_after_days": 10000000000},
+     "access_key_rotation_delete_after_days must be between 0 and 36500, got 10000000000"),
+    ({}, {"access_key_rotation_batch_size": 0}, "access_key_rotation_batch_size must be between 1 and 100000, got 0"),
+])
+def test_bad_role_input_changes_nothing(scenario, ansible_playbook, no_secrets, hostvar, extra_vars, message):
+    """Issue 9: every role variable is checked in the role's first step; nothing is created or written
+    (IAM keys and tags through boto3, the file's bytes, the escrow) and the message names the variable."""
+    s = scenario
+    user_name, (old,) = s.user("badin")
+    path = s.path("host1")
+    s.write(path, [("default", old)])
+    entry = dict({"iam_user": user_name, "path": path}, **hostvar)
+    inventory = s.inventory({"host1": {"access_key_rotation_credentials": [entry]}})
+    before = s.state([user_name], [path])
+    out = s.run(inventory, dict({"access_key_rotation_force": True}, **extra_vars), expect_rc=2)
+    assert message in out
+    assert "Python int too large" not in out and "Traceback" not in out
+    assert s.state([user_name], [path]) == before
+    assert s.escrow_files() == []
+    s.assert_no_leak(ansible_playbook.outputs, no_secrets)

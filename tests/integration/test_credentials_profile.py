@@ -254,3 +254,29 @@ def test_parallel_writers_and_owner(bed, ansible_playbook, user_key, tmp_path):
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (owner.pw_uid, owner.pw_gid, 0o600)
     assert not [entry for entry in os.listdir(base) if entry.endswith(".tmp")]
     assert _aws_cli_arn(bed, path, "writer-host2-3").endswith("/" + name)
+
+
+@pytest.mark.parametrize("target", ["localhost", "host1"])
+def test_profiles_list_one_write_per_file(bed, ansible_playbook, no_secrets, user_key, tmp_path, target):
+    """`profiles`: two profiles set and one removed in one call; the others stay byte for byte; the
+    real readers see the new key; the diff and output never show a secret (-vvvv)."""
+    name, key = user_key
+    base = _where(bed, target, tmp_path)
+    path = os.path.join(base, "credentials")
+    original = _original()
+    with open(path, "wb") as handle:
+        handle.write(original)
+    os.chmod(path, 0o644)
+    proc = ansible_playbook("credentials/profiles_many.yml", env=_env(key), verbosity=4,
+                            extra_vars={"cred_target": target, "cred_path": path})
+    no_secrets(proc.stdout + proc.stderr, set(bed.known_secrets()) | {OTHER_SECRET, OLD_SECRET, key["SecretAccessKey"]})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path, "rb") as handle:
+        written = handle.read()
+    # the default profile and its comments are kept byte for byte; zeta is gone; added is appended
+    assert written.startswith(original[:original.index(b"; the target profile")])
+    assert b"[zeta]" not in written and b"[added]" in written and OLD_KEY_ID.encode() not in written
+    arn = "arn:aws:iam::123456789012:user/%s" % name
+    assert _aws_cli_arn(bed, path, "target") == arn
+    assert _boto3_arn(bed, path, "added") == arn
+    assert not [n for n in os.listdir(base) if n.endswith(".tmp")]
