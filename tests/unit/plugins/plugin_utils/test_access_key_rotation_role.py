@@ -212,3 +212,65 @@ def test_whole_batch_failure_fails_its_users():
 def test_sensitive_settings_are_detected():
     assert role.has_sensitive_settings({"x": [{"aws": {"session_token": "t"}}]})
     assert not role.has_sensitive_settings({"x": [{"aws": {"region": "r"}}]})
+
+
+def test_batches_label_progress_and_results_of_every_batch_are_used():
+    names = ["u%04d" % i for i in range(600)]
+    plan = role.collect_holders({"h1": {"credentials": [{"iam_user": n, "path": "/c", "profile": n} for n in names]}}, ["h1"], POLICY,
+                                {"batch_size": 250})
+    results = {"h1": {"results": [read_result("/c", [("h1:/c[%s]" % n, n) for n in names], {n: OLD for n in names})]}}
+    inputs = role.rotation_input(plan, results, [NEW])
+    assert [b["label"] for b in inputs["rotate_groups"]] == ["users 1-250 of 600", "users 251-500 of 600", "users 501-600 of 600"]
+    assert inputs["rotate_groups"][0]["escrowed_key_ids"] == [NEW]  # once per batch, not per user
+    gid = inputs["aws_groups"][0]["aws_id"]
+    rotation = {"results": [
+        {"item": {"aws_id": gid, "users": b["users"]},
+         "users": [{"user_name": u["name"], "decision": "none", "target_key_id": OLD, "previous_key_ids": [],
+                    "keys": {"keys": [{"access_key_id": OLD, "status": "Active"}], "tagged_key_ids": []}} for u in b["users"]]}
+        for b in inputs["rotate_groups"][:2]
+    ] + [{"item": {"aws_id": gid, "users": inputs["rotate_groups"][2]["users"]}, "failed": True, "msg": "throttled"}]}
+    planned = role.targets(inputs, rotation)
+    assert [u["failed"] for u in planned["users"]].count(True) == 100
+    retired = role.retirement(inputs, role.distribute(inputs, planned, None, {})["users"], {}, {})
+    assert [b["label"] for b in retired["retire_groups"]] == ["users 1-250 of 500", "users 251-500 of 500"]
+    assert retired["retire_groups"][0]["users"][0]["keys"]["keys"][0]["access_key_id"] == OLD  # carried over: no re-read
+    report = role.report(retired, {})
+    assert report["lines"][0] == "600 users: 0 rotated, 500 up to date, 0 converged, 0 retired old keys only, 0 pending, 100 failed"
+    assert len(report["lines"]) == 101 and all("failed" in line for line in report["lines"][1:])
+    assert len(report["errors"]) == 100 and len(report["errors_shown"]) == 21
+    assert len(report["summary"]) == 600
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"verify_successes": 0}, "access_key_rotation_verify_successes must be between 1 and 100, got 0"),
+    ({"verify_timeout": -1}, "access_key_rotation_verify_timeout must be between 0 and 86400, got -1"),
+    ({"batch_size": "many"}, "access_key_rotation_batch_size must be an integer"),
+    ({"concurrency": 1000}, "access_key_rotation_concurrency must be between 1 and 256"),
+])
+def test_bad_role_settings_fail_in_the_first_step(settings, message):
+    with pytest.raises(role.RoleError, match=message):
+        role.collect_holders({"h1": {"credentials": creds(("u", "/c", None))}}, ["h1"], POLICY, settings)
+
+
+@pytest.mark.parametrize("policy, message", [
+    (dict(POLICY, delete_after_days=10000000000), "access_key_rotation_delete_after_days must be between 0 and 36500"),
+    (dict(POLICY, max_age_days=0), "access_key_rotation_max_age_days must be between 1 and 36500"),
+])
+def test_bad_policy_names_the_variable(policy, message):
+    with pytest.raises(role.RoleError, match=message):
+        role.collect_holders({"h1": {"credentials": creds(("u", "/c", None))}}, ["h1"], policy)
+
+
+@pytest.mark.parametrize("profile", ["a]b", "a\nb", "a b"])
+def test_bad_profile_name_fails_naming_the_entry(profile):
+    with pytest.raises(role.RoleError, match=r"access_key_rotation_credentials\[0\]\.profile"):
+        role.collect_holders({"h1": {"credentials": creds(("u", "/c", profile))}}, ["h1"], POLICY)
+
+
+def test_writes_grouped_per_file():
+    plan = role.collect_holders({"h1": {"credentials": creds(("u", "/c", "a"), ("v", "/c", "b"), ("w", "/d", None))}}, ["h1"], POLICY)
+    files = role._file_writes([  # pylint: disable=protected-access
+        {"id": h["id"], "path": h["path"], "profile": h["profile"], "owner": None, "group": None, "access_key_id": NEW,
+         "secret_access_key": "s"} for h in plan["holders"]])
+    assert [(f["path"], [p["profile"] for p in f["profiles"]], f["label"]) for f in files] == [
+        ("/c", ["a", "b"], "/c (2 profiles)"), ("/d", ["default"], "/d (1 profile)")]
