@@ -479,7 +479,9 @@ def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durab
     plan = planner.plan_rotation(plan_keys, policy, now, tagged_key_ids=data["tagged_key_ids"])
     if store is not None:
         creates = any(a["action"] == planner.DECISION_CREATE for a in plan["actions"])
-        if creates and claim_decision["decision"] == durable.BUSY:
+        # another run is inside its create for this user: a key may appear any moment whose secret only
+        # that run has, so no create, no converge, and "two Active keys" is not this run's finding
+        if claim_decision["decision"] == durable.BUSY and (creates or plan["failed"] or plan["decision"] == planner.DECISION_CONVERGE):
             result.update(decision="busy", busy=True, msg=claim_decision["msg"], warnings=data["warnings"])
             return result
         if orphan_deletes:

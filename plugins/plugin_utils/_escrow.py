@@ -240,6 +240,10 @@ def remove_claims(directory, access_key_ids):
                 removed.append(name[:-len(".json")])
             except FileNotFoundError:
                 pass
+    try:
+        os.rmdir(claims)  # only when empty: an escrow with nothing in progress is an empty directory
+    except OSError:
+        pass
     return removed
 
 
