@@ -81,7 +81,7 @@ class Job:
         return self
 
     def wait(self, timeout=180):
-        out, _ = self.proc.communicate(timeout=timeout)
+        out = self.proc.communicate(timeout=timeout)[0]
         self.output = out
         with open(self.result_file, encoding="utf-8") as handle:
             return json.load(handle)
@@ -202,10 +202,10 @@ def test_job_killed_during_create_leaves_an_orphan_the_next_run_removes(bed, tmp
 def test_two_concurrent_runs_never_make_a_third_key(bed, tmp_path, delay):
     """Two jobs over the same users at once: each user is created by one, the other reports it busy."""
     iam, sm = bed.client("iam"), bed.client("secretsmanager")
-    users = [_user(iam, "ds-race") for _ in range(3)]
+    users = [_user(iam, "ds-race") for _index in range(3)]
     names = [u[0] for u in users]
     delay("ds-race-", 1.5)
-    jobs = [Job(bed, tmp_path, {"users": names, "force": True}, verbosity=0).start() for _ in range(2)]
+    jobs = [Job(bed, tmp_path, {"users": names, "force": True}, verbosity=0).start() for _index in range(2)]
     samples = 0
     while any(j.proc.poll() is None for j in jobs):
         for name in names:
