@@ -10,8 +10,9 @@ Two backends share one document format:
 
 - ``local``: the controller's escrow directory (``<dir>/claims/<user>.json`` for the claim, no
   secret; ``<dir>/<AccessKeyId>`` for the secret, in the format of plugin_utils/_escrow.py). The
-  module writes the secret file 0600 in plain text at once; the action plugin vault-encrypts it
-  (when a vault secret is configured) when the module returns.
+  module writes the secret file 0600 in plain text at once and removes the claim (the entry, which
+  names its iam_user, is the record; callers pass listed entries as escrowed_key_ids); the action
+  plugin vault-encrypts the entry (when a vault secret is configured) when the module returns.
 - ``secretsmanager``: one secret per user, ``<prefix><user>``, in the account and region of the IAM
   calls. Its value is the document below (the claim, then the key pair); holders' acknowledgements
   are tags ``keyops:ack:<hash of the holder>`` = key id (one TagResource each: concurrent
@@ -273,18 +274,24 @@ class LocalStore:
                          mode=0o600, dir_mode=0o700)
         except FileOpError as exc:
             raise StoreError("the secret of %s could not be escrowed: %s" % (kid, exc)) from None
-        self._write_claim(self.where(user_name), (json.dumps({k: v for k, v in document.items() if k != "secret_access_key"},
-                                                             sort_keys=True) + "\n").encode("utf-8"))
+        # the escrow entry (with its iam_user) is now the record: the claim has done its work. The
+        # escrow directory then holds only entries, as before claims existed; the caller lists them
+        # and passes their ids as escrowed_key_ids, which makes the next run converge on the key.
+        self.delete(user_name)
 
     def delete(self, user_name):
         path = self.where(user_name)
         try:
             os.unlink(path)
-            return True
         except FileNotFoundError:
             return False
         except OSError as exc:
             raise StoreError("cannot remove claim %s: %s" % (path, exc.strerror or exc)) from None
+        try:
+            os.rmdir(self.claims)  # only when empty
+        except OSError:
+            pass
+        return True
 
 
 class SecretsManagerStore:

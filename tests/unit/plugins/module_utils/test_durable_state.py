@@ -3,6 +3,7 @@
 
 import datetime
 import json
+import os
 import stat
 import threading
 
@@ -116,10 +117,9 @@ def test_local_store_claim_is_create_if_absent_and_record_writes_0600(tmp_path):
     assert stat.S_IMODE(entry.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "escrow").stat().st_mode) == 0o700
     assert json.loads(entry.read_text())["secret_access_key"] == "SeCrEt"
-    claim_text = (tmp_path / "escrow" / "claims" / "u.json").read_text()
-    assert "SeCrEt" not in claim_text and json.loads(claim_text)["access_key_id"] == "AKIANEW0000000000001"
-    assert store.read("u")["secret_access_key"]  # a marker: the escrow file exists
-    assert store.delete("u") and store.read("u") is None
+    # the entry is the record: the claim is gone, the escrow holds only entries (as before claims)
+    assert sorted(os.listdir(tmp_path / "escrow")) == ["AKIANEW0000000000001"]
+    assert store.read("u") is None and store.delete("u") is False
 
 
 def test_local_store_concurrent_claims_one_winner(tmp_path):
@@ -305,10 +305,10 @@ def test_claim_before_create_and_record_right_after(tmp_path):
     ops = [c[0] for c in iam.calls if c[0] in ("claim", "create_access_key", "record")]
     assert ops == ["claim", "create_access_key", "record"]
     assert result["_recorded"] and not result["failed"]
-    assert store.read("u")["access_key_id"] == result["new_key"]["access_key_id"]
-    # the next run resumes (converges), creates nothing
-    again = rotate(iam, store, "u")
-    assert again["decision"] == "converge" and again["claim"]["decision"] == "resume"
+    assert os.path.exists(os.path.join(store.directory, result["new_key"]["access_key_id"]))
+    # the next run, given the escrowed id (as the role lists it), converges, creates nothing
+    again = rotate(iam, store, "u", escrowed_key_ids=[result["new_key"]["access_key_id"]])
+    assert again["decision"] == "converge" and again["claim"]["decision"] == "free"
     assert len(iam.users["u"]["keys"]) == 2
 
 
@@ -333,7 +333,7 @@ def test_stale_claim_orphan_is_deleted_before_the_new_create(tmp_path):
     assert result["claim"]["orphan_key_ids"] == ["AKIAORPHAN0000000001"]
     assert [a["action"] for a in result["actions"]] == ["delete", "create"]
     assert set(iam.users["u"]["keys"]) == {AK, result["new_key"]["access_key_id"]}
-    assert store.read("u")["claimed_by"] == "this run"
+    assert store.read("u") is None and os.path.exists(os.path.join(store.directory, result["new_key"]["access_key_id"]))
 
 
 def test_ambiguous_create_deletes_the_unrecorded_key_and_creates_once_more(tmp_path):
@@ -355,7 +355,7 @@ def test_ambiguous_create_deletes_the_unrecorded_key_and_creates_once_more(tmp_p
     assert not result["failed"], result["msg"]
     assert state["n"] == 2
     assert set(iam.users["u"]["keys"]) == {AK, result["new_key"]["access_key_id"]}
-    assert store.read("u")["access_key_id"] == result["new_key"]["access_key_id"]
+    assert os.path.exists(os.path.join(store.directory, result["new_key"]["access_key_id"]))
 
 
 def test_without_a_store_an_ambiguous_create_is_still_reported_not_retried():
