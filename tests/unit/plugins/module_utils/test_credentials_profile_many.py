@@ -7,7 +7,8 @@ from ansible_collections.keyops.aws.plugins.module_utils import _credentials_pro
 
 A = "AKIAAAAAAAAAAAAAAAA1"
 B = "AKIABBBBBBBBBBBBBBB2"
-FILE = b"[keep]\n# comment\naws_access_key_id = AKIAKEEPKEEPKEEPKEEP\naws_secret_access_key = keep-secret\n\n[one]\naws_access_key_id = AKIAOLDOLDOLDOLDOLD1\naws_secret_access_key = old\n"
+FILE = (b"[keep]\n# comment\naws_access_key_id = AKIAKEEPKEEPKEEPKEEP\naws_secret_access_key = keep-secret\n\n"
+        b"[one]\naws_access_key_id = AKIAOLDOLDOLDOLDOLD1\naws_secret_access_key = old\n")
 
 
 def params(*entries):
