@@ -21,6 +21,7 @@ except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore itself
     pass
 
 from ansible_collections.keyops.aws.plugins.module_utils import _access_key_planner as planner
+from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import (
     check_concurrency,
     client_pair,
@@ -321,10 +322,91 @@ def _id_list(value, index, field, allow_empty_entries=False):
     return result
 
 
-def apply_plan(reader, writer, user_name, plan, now):
+class ClaimLost(KeyopsIamError):
+    """Another run claimed the user between our read and our claim: the user is busy, nothing created."""
+
+
+class Claim:
+    """The durable-state steps around one user's CreateAccessKey (see _durable_state.py).
+
+    ``before_create`` writes the claim (create-if-absent, or over a stale/finished claim);
+    ``after_create`` records the new key pair in the store at once, before the next user's work and
+    before the module returns.
+    """
+
+    def __init__(self, store, user_name, claimed_by, now, replace):
+        self.store = store
+        self.user_name = user_name
+        self.document = durable.new_claim(user_name, claimed_by, now)
+        self.replace = replace
+        self.recorded = False
+
+    def before_create(self):
+        try:
+            won = self.store.claim(self.user_name, self.document, replace=self.replace)
+        except durable.StoreError as exc:
+            raise KeyopsIamError("the rotation of %s could not be claimed in the %s store (no key created): %s" % (
+                self.user_name, self.store.backend, exc))
+        if not won:
+            raise ClaimLost("busy: another run claimed %s in the %s store just now; no key created for this user" % (
+                self.user_name, self.store.backend))
+        self.replace = True  # the claim is ours now: a second create (ambiguous first one) rewrites it
+
+    def after_create(self, new_key):
+        try:
+            self.store.record(self.user_name, durable.with_key(self.document, new_key))
+        except durable.StoreError as exc:
+            raise KeyopsIamError("key %s of %s was created but could not be recorded in the %s store: %s" % (
+                new_key["access_key_id"], self.user_name, self.store.backend, exc))
+        self.recorded = True
+
+
+def _create_key(reader, writer, user_name, now, claim, keys_before):
+    """CreateAccessKey, one attempt; with a claim an ambiguous create is resolved, never blindly retried.
+
+    Ambiguous (no answer, or a 5xx after IAM may have done it): list the user's keys; an Active key
+    that was not there before is ours (we hold the claim, so no other run creates for this user):
+    nobody has its secret, so it is deleted, and the key is created once more.
+    """
+    for attempt in (1, 2):
+        try:
+            created = writer.create_access_key(UserName=user_name)["AccessKey"]  # one attempt, never retried
+            break
+        except Exception as exc:  # pylint: disable=broad-except
+            if not outcome_unknown(exc):
+                raise
+            if claim is None or attempt == 2:
+                raise KeyopsIamError(
+                    "CreateAccessKey for %s ended without an answer from IAM (%s): a key may have been created; "
+                    "it is not retried.%s" % (user_name, error_message(exc),
+                                              " The claim stays: a run after claim_ttl_minutes deletes such a key."
+                                              if claim is not None else " Check the user's keys before running again"),
+                    exception=exc,
+                )
+            try:
+                after = read_user(reader, user_name)["keys"]
+                for kid in durable.unrecorded_new_keys(keys_before, after):
+                    reader.delete_access_key(UserName=user_name, AccessKeyId=kid, aws_retry=True)
+            except Exception as exc2:  # pylint: disable=broad-except
+                raise KeyopsIamError(
+                    "CreateAccessKey for %s ended without an answer from IAM (%s) and the user's keys could not be "
+                    "cleaned up (%s); the claim stays: a run after claim_ttl_minutes deletes such a key" % (
+                        user_name, error_message(exc), exc2.msg if isinstance(exc2, KeyopsIamError) else error_message(exc2)),
+                    exception=exc2,
+                )
+    return {
+        "access_key_id": created["AccessKeyId"],
+        "secret_access_key": created["SecretAccessKey"],
+        "create_date": iso(created.get("CreateDate") or now),
+    }
+
+
+def apply_plan(reader, writer, user_name, plan, now, claim=None, keys_before=()):
     """Apply one user's actions in order. Returns ``(new_key or None, applied actions)``.
 
     Stops at the first failing action and raises KeyopsIamError naming it and what was applied.
+    With ``claim`` (a Claim), the claim is written right before CreateAccessKey and the new key
+    recorded right after it.
     """
     applied = []
     new_key = None
@@ -344,26 +426,20 @@ def apply_plan(reader, writer, user_name, plan, now):
                     reader.tag_user(UserName=user_name, Tags=[{"Key": planner.tag_key(kid), "Value": iso(now)}], aws_retry=True)
                 reader.update_access_key(UserName=user_name, AccessKeyId=kid, Status=planner.INACTIVE, aws_retry=True)
             elif action["action"] == "create":
-                try:
-                    created = writer.create_access_key(UserName=user_name)["AccessKey"]  # one attempt, never retried
-                except Exception as exc:  # pylint: disable=broad-except
-                    if outcome_unknown(exc):
-                        raise KeyopsIamError(
-                            "CreateAccessKey for %s ended without an answer from IAM (%s): a key may have been created; "
-                            "it is not retried. Check the user's keys before running again" % (user_name, error_message(exc)),
-                            exception=exc,
-                        )
-                    raise
-                new_key = {
-                    "access_key_id": created["AccessKeyId"],
-                    "secret_access_key": created["SecretAccessKey"],
-                    "create_date": iso(created.get("CreateDate") or now),
-                }
-                action = dict(action, access_key_id=created["AccessKeyId"])
+                if claim is not None:
+                    claim.before_create()
+                new_key = _create_key(reader, writer, user_name, now, claim, keys_before)
+                action = dict(action, access_key_id=new_key["access_key_id"])
+                if claim is not None:
+                    try:
+                        claim.after_create(new_key)
+                    except KeyopsIamError as exc:
+                        exc.result.update(new_key=new_key)
+                        raise
             else:  # pragma: no cover - planner only emits the above
                 raise KeyopsIamError("unknown action %r" % action["action"])
         except KeyopsIamError as exc:
-            exc.result.update(applied=applied)
+            exc.result.update(applied=applied + ([action] if exc.result.get("new_key") else []))
             raise
         except Exception as exc:  # pylint: disable=broad-except
             _record_unrecorded(reader, user_name, kid, applied, now)
@@ -413,8 +489,29 @@ def _state_view(keys, tagged):
     return view
 
 
-def rotate_user(reader, writer, name, policy, now, check_mode):
-    """Read, plan and (unless check mode) apply one user. Returns the per-user result."""
+def _claim_step(store, name, data, policy, now, durable_opts):
+    """Read the user's claim and decide (pure planner); returns (decision, policy, keys to plan with, orphan deletes)."""
+    document = store.read(name)
+    decision = durable.plan_claim(document, data["keys"], now, durable_opts["claim_ttl_minutes"],
+                                  held_key_ids=policy.get("held_key_ids") or (), stored_key_ids=policy.get("escrowed_key_ids") or ())
+    keys = data["keys"]
+    orphan_deletes = []
+    if decision["decision"] == durable.RESUME:
+        policy = dict(policy, escrowed_key_ids=list(policy.get("escrowed_key_ids") or []) + [decision["recorded_key_id"]])
+    elif decision["decision"] == durable.STALE and decision["orphan_key_ids"]:
+        keys = [k for k in keys if k["access_key_id"] not in decision["orphan_key_ids"]]
+        why = ("orphan of a stale claim (%s at %s): created after the claim, held by no holder and no store, so nobody has its secret"
+               % (decision["claimed_by"], decision["claimed_at"]))
+        orphan_deletes = [{"action": "delete", "access_key_id": kid, "reason": why} for kid in decision["orphan_key_ids"]]
+    return decision, policy, keys, orphan_deletes
+
+
+def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durable_opts=None):
+    """Read, plan and (unless check mode) apply one user. Returns the per-user result.
+
+    With ``store`` (a durable store of _durable_state.py, state=rotated): the user's claim is read
+    and decided first (resume / busy / stale with orphans), and a create is claimed and recorded.
+    """
     result = {"user_name": name, "decision": None, "target_key_id": None, "previous_key_ids": [], "actions": [],
               "new_key": None, "failed": False, "msg": None, "changed": False}
     try:
@@ -427,7 +524,27 @@ def rotate_user(reader, writer, name, policy, now, check_mode):
     except Exception as exc:  # pylint: disable=broad-except
         return dict(result, failed=True, msg="reading the user's keys failed: %s" % error_message(exc))
 
-    plan = planner.plan_rotation(data["keys"], policy, now, tagged_key_ids=data["tagged_key_ids"])
+    claim = None
+    plan_keys = data["keys"]
+    if store is not None:
+        try:
+            claim_decision, policy, plan_keys, orphan_deletes = _claim_step(store, name, data, policy, now, durable_opts)
+        except durable.StoreError as exc:
+            return dict(result, failed=True, msg="reading the %s store failed (no key created): %s" % (store.backend, exc))
+        result["claim"] = {k: claim_decision[k] for k in ("decision", "claimed_by", "claimed_at", "orphan_key_ids", "recorded_key_id")}
+
+    plan = planner.plan_rotation(plan_keys, policy, now, tagged_key_ids=data["tagged_key_ids"])
+    if store is not None:
+        creates = any(a["action"] == planner.DECISION_CREATE for a in plan["actions"])
+        # another run is inside its create for this user: a key may appear any moment whose secret only
+        # that run has, so no create, no converge, and "two Active keys" is not this run's finding
+        if claim_decision["decision"] == durable.BUSY and (creates or plan["failed"] or plan["decision"] == planner.DECISION_CONVERGE):
+            result.update(decision="busy", busy=True, msg=claim_decision["msg"], warnings=data["warnings"])
+            return result
+        if orphan_deletes:
+            plan = dict(plan, actions=orphan_deletes + plan["actions"])
+        if creates:
+            claim = Claim(store, name, durable_opts["claimed_by"], now, replace=claim_decision["decision"] != durable.FREE)
     result.update(decision=plan["decision"], target_key_id=plan["target_key_id"], previous_key_ids=plan["previous_key_ids"],
                   actions=plan["actions"], failed=plan["failed"], msg=plan["msg"], warnings=data["warnings"])
     after_keys, after_tagged = planner.simulate(data["keys"], plan, now, new_key_id="(new key)", tagged_key_ids=data["tagged_key_ids"])
@@ -439,15 +556,23 @@ def rotate_user(reader, writer, name, policy, now, check_mode):
     if check_mode:
         return result
     try:
-        new_key, applied = apply_plan(reader, writer, name, plan, now)
+        new_key, applied = apply_plan(reader, writer, name, plan, now, claim=claim, keys_before=data["keys"])
+    except ClaimLost as exc:
+        applied = exc.result.get("applied") or []
+        result.update(decision="busy", busy=True, msg=exc.msg, actions=applied, changed=bool(applied))
+        new_key = None
     except KeyopsIamError as exc:
         applied = exc.result.get("applied") or []
-        result.update(failed=True, msg=exc.msg, actions=applied, changed=bool(applied))
-        new_key = None
+        new_key = exc.result.get("new_key")  # created, not recorded: the caller must still get (and hide) it
+        result.update(failed=True, msg=exc.msg, actions=applied, changed=bool(applied), new_key=new_key)
+        if new_key:
+            result["target_key_id"] = new_key["access_key_id"]
     else:
         result.update(actions=applied, new_key=new_key)
         if new_key:
             result["target_key_id"] = new_key["access_key_id"]
+    if claim is not None and claim.recorded and new_key:
+        result["_recorded"] = True
     # the diff shows what was really done (the created key's id; only the actions applied before a failure)
     after_keys, after_tagged = planner.simulate(data["keys"], {"actions": applied}, now,
                                                 new_key_id=new_key["access_key_id"] if new_key else "(new key)",
@@ -456,6 +581,50 @@ def rotate_user(reader, writer, name, policy, now, check_mode):
     # the keys as they are now, for a later step of the same run (state=retired with users[].keys)
     result["keys"] = carried_state(after_keys, after_tagged)
     return result
+
+
+def durable_options(params):
+    """Validated durable-store options (before any write); KeyopsIamError names the option."""
+    try:
+        return {
+            "backend": params.get("escrow_backend") or "local",
+            "prefix": durable.check_prefix(params.get("escrow_prefix") or durable.DEFAULT_PREFIX),
+            "kms_key_id": durable.check_kms_key_id(params.get("escrow_kms_key_id")),
+            "claim_ttl_minutes": durable.check_ttl(durable.DEFAULT_CLAIM_TTL_MINUTES if params.get("claim_ttl_minutes") is None
+                                                   else params["claim_ttl_minutes"]),
+        }
+    except durable.StoreError as exc:
+        raise KeyopsIamError(str(exc))
+
+
+def open_store(module, params, concurrency):
+    """The durable store of this task, or None (local backend without escrow_dir: no claims, as before)."""
+    opts = durable_options(params)
+    if opts["backend"] == "secretsmanager":
+        sm_reader, sm_writer = client_pair(module, "secretsmanager", concurrency)
+        return durable.SecretsManagerStore(sm_reader, sm_writer, prefix=opts["prefix"], kms_key_id=opts["kms_key_id"])
+    if params.get("escrow_dir"):
+        return durable.LocalStore(params["escrow_dir"])
+    return None
+
+
+def forget_finished(store, outcomes, concurrency):
+    """After state=retired: delete the store entry of each user retired onto the key the store recorded."""
+    def _work(item):
+        (name, policy), result, exc = item
+        if exc is not None or result is None or result["failed"]:
+            return None
+        try:
+            document = store.read(name)
+            if document and document.get("access_key_id") == policy["current_key_id"]:
+                store.delete(name)
+                result["escrow_forgotten"] = True
+        except durable.StoreError as exc2:
+            result.setdefault("warnings", []).append("user %s: retired, but its %s store entry could not be removed: %s" % (
+                name, store.backend, exc2))
+        return None
+
+    run_concurrently(list(outcomes), _work, concurrency)
 
 
 def run_rotation(module):
@@ -477,14 +646,26 @@ def run_rotation(module):
             missing = [name for name, policy in entries if not policy["current_key_id"]]
             if missing:
                 raise KeyopsIamError("state=retired needs current_key_id for every user; missing for: %s" % ", ".join(missing))
+        durable_opts = durable_options(params)
         reader, writer = client_pair(module, "iam", concurrency)
+        store = open_store(module, params, concurrency)
         now = utcnow()
-        outcomes = run_concurrently(entries, lambda entry: rotate_user(reader, writer, entry[0], entry[1], now, module.check_mode), concurrency)
+        durable_opts["claimed_by"] = durable.run_id()
+        rotate_store = store if params["state"] == "rotated" else None
+        outcomes = run_concurrently(entries, lambda entry: rotate_user(reader, writer, entry[0], entry[1], now, module.check_mode,
+                                                                       store=rotate_store, durable_opts=durable_opts), concurrency)
+        if store is not None and params["state"] == "retired" and not module.check_mode:
+            forget_finished(store, outcomes, concurrency)
     except KeyopsIamError as exc:
         module.fail_json(msg=exc.msg, **exc.result)
 
     users, failed_users, before, after = [], [], {}, {}
+    busy_users, recorded = [], []
     for (name, _policy), result, exc in outcomes:
+        if result is not None and result.get("busy"):
+            busy_users.append(name)
+        if result is not None and result.pop("_recorded", False):
+            recorded.append(result["new_key"]["access_key_id"])
         if exc is not None:  # an unexpected error in our own code path: still per user
             result = {"user_name": name, "decision": None, "target_key_id": None, "previous_key_ids": [], "actions": [],
                       "new_key": None, "failed": True, "msg": error_message(exc), "changed": False}
@@ -498,6 +679,10 @@ def run_rotation(module):
         users.append(result)
     changed = any(u["changed"] for u in users)
     output = dict(changed=changed, users=users, failed_users=failed_users)
+    if store is not None:
+        output.update(busy_users=busy_users, escrow_backend=store.backend)
+        if recorded:
+            output["escrowed_key_ids"] = sorted(recorded)
     if module._diff:  # pylint: disable=protected-access
         output["diff"] = {"before": before, "after": after}
     if failed_users:

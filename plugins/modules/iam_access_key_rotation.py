@@ -105,11 +105,54 @@ options:
         (the secret is still in the registered result, hidden from display).
     type: path
     version_added: 0.1.0
+  escrow_backend:
+    description:
+      - Where the durable rotation state is kept (see the role's README and C(docs/architecture.md)).
+      - V(local) is O(escrow_dir) on the controller; without O(escrow_dir) no claim is written (as before).
+        The task must then run on the controller (C(delegate_to=localhost)).
+      - V(secretsmanager) keeps one secret per user, named O(escrow_prefix) + user name, in the account and
+        region of the IAM calls (the same AWS options and module_defaults); nothing is kept on the controller
+        and O(escrow_dir) is ignored.
+      - With either store and O(state=rotated), each user is claimed (create-if-absent) right before its
+        CreateAccessKey and the new key pair is recorded right after it, before the next step; a user
+        with another run's live claim and no recorded key is reported busy (nothing created for it);
+        a recorded Active key is converged on; a claim older than O(claim_ttl_minutes) without a
+        recorded key is stale and the Active keys created after it that no holder and no store holds
+        (the crash orphans) are deleted before the new key is created. An ambiguous CreateAccessKey
+        (no answer or a 5xx) is resolved by listing the user's keys, deleting the Active key that was
+        not there before and creating once more (never a blind retry).
+      - With O(state=retired), the store entry of each user retired onto the key it recorded is deleted.
+    type: str
+    choices: [local, secretsmanager]
+    default: local
+    version_added: 0.2.0
+  escrow_prefix:
+    description:
+      - With O(escrow_backend=secretsmanager), the name prefix of the secrets (the user name is appended).
+    type: str
+    default: keyops/access-keys/
+    version_added: 0.2.0
+  escrow_kms_key_id:
+    description:
+      - With O(escrow_backend=secretsmanager), the KMS key (id, ARN or alias) that encrypts the secrets,
+        passed to CreateSecret as given; default the account's C(aws/secretsmanager) key.
+    type: str
+    version_added: 0.2.0
+  claim_ttl_minutes:
+    description:
+      - A claim without a recorded key is live (the user busy) for this many minutes, then stale.
+        V(0) makes every such claim stale at once (for the re-run after a crash, when no other run is going).
+    type: int
+    default: 60
+    version_added: 0.2.0
 notes:
   - Requests per user - C(ListAccessKeys) (and C(ListUserTags) only when the user has an Inactive key, or
     with O(state=retired) without C(keys)), then only the writes of its plan.
   - Needs C(iam:ListAccessKeys), C(iam:ListUserTags), C(iam:CreateAccessKey), C(iam:DeleteAccessKey),
     C(iam:UpdateAccessKey), C(iam:TagUser) and C(iam:UntagUser).
+  - With O(escrow_backend=secretsmanager) also C(secretsmanager:CreateSecret), C(GetSecretValue), C(PutSecretValue),
+    C(DescribeSecret), C(DeleteSecret) and C(TagResource) on the secrets under O(escrow_prefix), and
+    C(kms:GenerateDataKey)/C(kms:Decrypt) on O(escrow_kms_key_id) when set (C(docs/awx.md) has a policy).
   - Supports check mode and diff mode.
 seealso:
   - module: keyops.aws.iam_access_key_info
@@ -155,11 +198,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 escrowed_key_ids:
-  description: The ids of the new keys whose secrets were stored in O(escrow_dir) by this task.
-  returned: when O(escrow_dir) is set and keys were created
+  description: The ids of the new keys whose secrets were stored in O(escrow_dir) or the Secrets Manager store by this task.
+  returned: when a store is used and keys were created
   type: list
   elements: str
   sample: [AKIAIOSFODNN7EXAMPLE]
+busy_users:
+  description: The users another run holds a live claim on (nothing was created for them; not a failure).
+  returned: when a store is used
+  type: list
+  elements: str
+  sample: []
+  version_added: 0.2.0
+escrow_backend:
+  description: The store used (V(local) or V(secretsmanager)).
+  returned: when a store is used
+  type: str
+  sample: secretsmanager
+  version_added: 0.2.0
 users:
   description: One result per user, in the order of O(users).
   returned: always
@@ -174,6 +230,7 @@ users:
     decision:
       description:
         - V(none), V(converge) or V(create) with O(state=rotated); V(none) or V(retire) with O(state=retired).
+        - V(busy) when another run's live claim stopped the create (see O(escrow_backend)).
         - Null when the user failed before a decision.
       type: str
       returned: always
@@ -233,6 +290,19 @@ users:
           type: str
           returned: always
           sample: "2026-01-02T03:04:05Z"
+    claim:
+      description:
+        - With a store and O(state=rotated), the claim found before this run's work (never a secret).
+        - C(decision) is V(free), V(resume), V(leftover), V(busy) or V(stale); C(claimed_by), C(claimed_at),
+          C(recorded_key_id) and C(orphan_key_ids) (the keys deleted as crash orphans) describe it.
+      type: dict
+      returned: when a store is used with O(state=rotated)
+      version_added: 0.2.0
+    busy:
+      description: Whether the user was busy (another run's live claim).
+      type: bool
+      returned: when the user was busy
+      version_added: 0.2.0
     keys:
       description:
         - The user's keys after this task (ids, status, dates, whether a deactivation record is known),
@@ -280,6 +350,10 @@ def main():
         force=dict(type="bool", default=False),
         delete_after_days=dict(type="int", default=7),
         escrow_dir=dict(type="path"),
+        escrow_backend=dict(type="str", choices=["local", "secretsmanager"], default="local"),
+        escrow_prefix=dict(type="str", default="keyops/access-keys/"),
+        escrow_kms_key_id=dict(type="str", no_log=False),
+        claim_ttl_minutes=dict(type="int", default=60),
         escrowed_key_ids=dict(type="list", elements="str", default=[], no_log=False),
         **CONCURRENCY_ARGSPEC
     )

@@ -486,6 +486,10 @@ def targets(inputs, rotation, check_mode=False):
             entry["decision"] = result.get("decision")
             entry["previous_key_ids"] = list(result.get("previous_key_ids") or [])
             entry["msg"] = result.get("msg")
+            if result.get("busy"):  # another run's live claim (issue 13): nothing created, nothing written or retired
+                entry["decision"] = None
+                entry["pending"] = True
+                continue
             if isinstance(result.get("keys"), dict):
                 entry["keys"] = result["keys"]  # carried to the retire step: no second read of the user
             if result.get("failed"):

@@ -196,7 +196,9 @@ def store(directory, entries, encrypt=None, decrypt=None, check_mode=False):
         for entry in entries:
             current = read_entry(directory, entry["access_key_id"], decrypt)
             if current is not None and current.get("secret_access_key") == entry["secret_access_key"]:
-                continue
+                # the module wrote it in plain text the moment the key existed: encrypt it now
+                if encrypt is None or _is_encrypted(directory, entry["access_key_id"]):
+                    continue
             data = encode(entry)
             if encrypt is not None:
                 data = encrypt(data)
@@ -206,6 +208,43 @@ def store(directory, entries, encrypt=None, decrypt=None, check_mode=False):
                 raise EscrowError(str(exc)) from None
             stored.append(entry["access_key_id"])
     return stored, changes
+
+
+def _is_encrypted(directory, access_key_id):
+    try:
+        data = read_regular_file(entry_path(directory, access_key_id))
+    except FileOpError:
+        return False
+    return bool(data) and data.startswith(VAULT_HEADER)
+
+
+def remove_claims(directory, access_key_ids):
+    """Remove the claim files (``claims/<user>.json``, written by the module) that record one of these keys."""
+    claims = os.path.join(directory, "claims")
+    removed = []
+    if not os.path.isdir(claims) or os.path.islink(claims):
+        return removed
+    wanted = set(access_key_ids)
+    for name in sorted(os.listdir(claims)):
+        path = os.path.join(claims, name)
+        if not name.endswith(".json") or not os.path.isfile(path) or os.path.islink(path):
+            continue
+        try:
+            with open(path, "rb") as handle:
+                document = json.loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(document, dict) and document.get("access_key_id") in wanted:
+            try:
+                os.unlink(path)
+                removed.append(name[:-len(".json")])
+            except FileNotFoundError:
+                pass
+    try:
+        os.rmdir(claims)  # only when empty: an escrow with nothing in progress is an empty directory
+    except OSError:
+        pass
+    return removed
 
 
 def query(directory, access_key_ids, decrypt=None):
@@ -242,4 +281,6 @@ def remove(directory, access_key_ids, check_mode=False):
                 pass
             except OSError as exc:
                 raise EscrowError("cannot remove escrow entry %s: %s" % (path, exc.strerror or exc)) from None
+    if not check_mode:
+        remove_claims(directory, access_key_ids)
     return removed

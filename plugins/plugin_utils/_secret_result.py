@@ -38,9 +38,17 @@ class SecretResultAction(ActionBase):
         """Hook for subclasses: act on the module's result on the controller before it is returned."""
         return result
 
+    def check_args(self, task_vars):  # pylint: disable=unused-argument
+        """Hook for subclasses: a message when the task cannot run as given (checked before the module runs)."""
+        return None
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
+        problem = self.check_args(task_vars)
+        if problem:
+            result.update(failed=True, msg=problem)
+            return result
         # The connection plugin (ssh) prints the module's raw output at -vvv unless the play context
         # says no_log: this task's play context is its own copy, so only this task's transport
         # logging is censored.

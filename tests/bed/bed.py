@@ -155,6 +155,12 @@ class Bed:
             config=botocore.config.Config(retries={"max_attempts": 1}),
         )
 
+    @property
+    def create_delay_file(self):
+        """A JSON file {"prefix": user-name prefix, "seconds": N}: moto then answers CreateAccessKey for
+        such users N seconds after creating the key (a crash inside the call can be simulated)."""
+        return os.path.join(self.workdir, "create_delay.json")
+
     def known_secrets(self):
         """Every secret access key moto has created (recorded by moto_server_bed.py), for leak searches."""
         secrets = {self.state["admin"]["secret_access_key"]}
@@ -238,6 +244,7 @@ class Bed:
                 del env[name]
         env["MOTO_ENABLE_ISO_REGIONS"] = "false"
         env["KEYOPS_BED_SECRETS_LOG"] = os.path.join(self.workdir, "secrets.log")
+        env["KEYOPS_BED_CREATE_DELAY_FILE"] = self.create_delay_file
         proc = self._spawn([python, os.path.join(BED_DIR, "moto_server_bed.py"), str(port)], "moto.log", env=env)
         wait_for_port(port, proc=proc)
         self.state["endpoint"] = "http://127.0.0.1:%d" % port

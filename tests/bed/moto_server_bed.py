@@ -12,9 +12,11 @@ bed knows without dumping moto's whole state.
 Usage: python moto_server_bed.py PORT  (binds 127.0.0.1 only)
 """
 
+import json
 import os
 import sys
 import threading
+import time
 
 from moto.iam import access_control
 from moto.iam import models as iam_models
@@ -46,10 +48,34 @@ def _init_recording_secret(self, *args, **kwargs):
                 handle.write(self.secret_access_key + "\n")
 
 
+def _delay_after_create(user_name):
+    """Test hook (KEYOPS_BED_CREATE_DELAY_FILE): answer CreateAccessKey late for some users."""
+    path = os.environ.get("KEYOPS_BED_CREATE_DELAY_FILE")
+    if not path or not os.path.exists(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            hook = json.load(handle)
+    except (OSError, ValueError):
+        return
+    if str(user_name).startswith(hook.get("prefix") or "\0"):
+        time.sleep(float(hook.get("seconds") or 0))
+
+
+_ORIGINAL_CREATE = iam_models.IAMBackend.create_access_key
+
+
+def _create_access_key_with_hook(self, user_name, *args, **kwargs):
+    key = _ORIGINAL_CREATE(self, user_name, *args, **kwargs)
+    _delay_after_create(user_name)
+    return key
+
+
 def main():
     port = sys.argv[1]
     access_control.IAMUserAccessKey.__init__ = _init_refusing_inactive
     iam_models.AccessKey.__init__ = _init_recording_secret
+    iam_models.IAMBackend.create_access_key = _create_access_key_with_hook
     moto_main(["-H", "127.0.0.1", "-p", port])
 
 
