@@ -35,7 +35,7 @@ def _read_env(path):
             line = line.strip()
             if not line or line.startswith(("#", ";")):
                 continue
-            name, _, value = line.partition("=")
+            name, _sep, value = line.partition("=")
             name = name.strip()
             if name.startswith("export "):
                 name = name[len("export "):].strip()
