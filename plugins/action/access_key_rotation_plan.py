@@ -29,6 +29,10 @@ ARGUMENT_SPEC = dict(
     escrowed_key_ids=dict(type="list", elements="str", default=[]),
     escrow_query=dict(type="raw"),
     host_results_var=dict(type="str"),
+    verify_successes=dict(type="raw"),
+    verify_timeout=dict(type="raw"),
+    batch_size=dict(type="raw"),
+    concurrency=dict(type="raw"),
 )
 
 
@@ -119,7 +123,8 @@ class ActionModule(ActionBase):
                 }
             play_hosts = plain(task_vars.get("ansible_play_hosts") or [])
             policy = {"max_age_days": args["max_age_days"], "delete_after_days": args["delete_after_days"], "force": args["force"]}
-            return role.collect_holders(host_vars, play_hosts, policy)
+            settings = {name: args[name] for name in ("verify_successes", "verify_timeout", "batch_size", "concurrency")}
+            return role.collect_holders(host_vars, play_hosts, policy, settings)
         plan = self._need(args, "plan", step)
         if step == "users":
             hosts = sorted({h["host"] for h in plan["holders"]})

@@ -26,9 +26,11 @@ Actions (applied in order, stopping at the first failure):
 
 - ``{"action": "delete", "access_key_id": id, "reason": ...}``   DeleteAccessKey
 - ``{"action": "untag", "access_key_id": id, "reason": ...}``    UntagUser keyops:deactivated:<id>
-- ``{"action": "deactivate", "access_key_id": id, "reason": ...}``  TagUser keyops:deactivated:<id>=now,
-  then UpdateAccessKey Inactive (the tag first: a failure in between leaves an Active key with a
-  harmless tag, never an Inactive key without its time)
+- ``{"action": "deactivate", "access_key_id": id, "reason": ..., "record": bool}``  TagUser
+  keyops:deactivated:<id>=now, then UpdateAccessKey Inactive (the tag first: a failure in between
+  leaves an Active key with a harmless tag, never an Inactive key without its time). With
+  ``"record": False`` (delete_after_days 0: the key is deleted right after) no tag is written; a
+  delete that then fails writes the record instead.
 - ``{"action": "create", "access_key_id": None, "reason": ...}``   CreateAccessKey (never retried)
 
 Rules (state=rotated), per user:
@@ -49,7 +51,8 @@ Rules (state=rotated), per user:
 Rules (state=retired), per user with ``current_key_id`` (must exist and be Active, else the user
 fails and nothing changes): the other Active keys are deactivated (recorded time = now); Inactive
 keys whose recorded time + ``delete_after_days`` <= now are deleted (0: in the same run, right after
-being deactivated) and their tag removed; an Inactive key without a recorded time is never deleted;
+being deactivated, without writing a record) and their tag removed when they have one; an Inactive
+key without a recorded time is never deleted;
 tags naming keys that no longer exist are removed.
 """
 
@@ -240,14 +243,22 @@ def _plan_retired(keys, policy, now, tagged_key_ids):
             continue
         previous.append(kid)
         recorded = key["deactivated_date"]
+        tagged = bool(recorded or key.get("tagged") or kid in (tagged_key_ids or ()))
         if key["status"] == ACTIVE:
-            actions.append(_action("deactivate", kid, "not the current key %s" % current))
+            deactivate = _action("deactivate", kid, "not the current key %s" % current)
+            if delete_after == 0:
+                # deleted right after: no record to write (a failed delete records it, see _iam.apply_plan)
+                deactivate["record"] = False
+            else:
+                tagged = True
+            actions.append(deactivate)
             recorded = now
         elif recorded is None:
             continue  # Inactive with no recorded time: never deleted here
         if recorded + grace <= now:
             actions.append(_action("delete", kid, "Inactive since %s, delete_after_days %d passed" % (recorded.strftime("%Y-%m-%dT%H:%M:%SZ"), delete_after)))
-            actions.append(_action("untag", kid, "deactivation record of a deleted key"))
+            if tagged:
+                actions.append(_action("untag", kid, "deactivation record of a deleted key"))
     for kid in sorted(set(tagged_key_ids or ()) - set(by_id)):
         actions.append(_action("untag", kid, "deactivation record of a key that no longer exists"))
     return _result(DECISION_RETIRE if actions else DECISION_NONE, current, previous, actions)
@@ -271,8 +282,9 @@ def simulate(keys, plan, now, new_key_id="AKIANEWKEY", tagged_key_ids=()):
                 result[kid]["deactivated_date"] = None
         elif action["action"] == "deactivate":
             result[kid]["status"] = INACTIVE
-            result[kid]["deactivated_date"] = now
-            tagged.add(kid)
+            if action.get("record", True):
+                result[kid]["deactivated_date"] = now
+                tagged.add(kid)
         elif action["action"] == "create":
             result[new_key_id] = {"access_key_id": new_key_id, "status": ACTIVE, "create_date": now, "deactivated_date": None}
     return list(result.values()), sorted(tagged)

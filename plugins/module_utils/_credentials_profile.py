@@ -25,6 +25,7 @@ from ansible_collections.keyops.aws.plugins.module_utils._credentials_file impor
     SESSION_TOKEN,
     CredentialsFile,
     CredentialsFileError,
+    check_profile_name,
     is_secret_name,
     key_id_problem,
 )
@@ -208,8 +209,161 @@ def _hide_secret_settings(module, settings):
             module.no_log_values.add(str(value))
 
 
+# ---------------------------------------------------------------------- many profiles of one file
+PROFILE_ENTRY_KEYS = ("profile", "access_key_id", "secret_access_key", "session_token", "state")
+
+
+def profile_entries(params):
+    """The ``profiles`` option as a list of validated entries (no secret in any message)."""
+    entries = []
+    seen = set()
+    for index, item in enumerate(params.get("profiles") or []):
+        where = "profiles[%d]" % index
+        if not isinstance(item, dict):
+            raise ProfileError("%s must be a dict with profile, access_key_id and secret_access_key" % where)
+        name = item.get("profile")
+        if not isinstance(name, str) or not name:
+            raise ProfileError("%s needs profile (a non-empty string); nothing was changed" % where)
+        try:
+            check_profile_name(name)
+        except CredentialsFileError as exc:
+            raise ProfileError("%s.profile: %s; nothing was changed" % (where, exc)) from None
+        if name in seen:
+            raise ProfileError("%s: profile %s is listed twice; nothing was changed" % (where, name))
+        seen.add(name)
+        state = item.get("state") or params.get("state") or "present"
+        if state not in ("present", "absent"):
+            raise ProfileError("%s.state must be present or absent" % where)
+        entry = {"profile": name, "state": state}
+        if state == "present":
+            if not item.get("access_key_id"):
+                raise ProfileError("%s (profile %s) needs access_key_id and secret_access_key; nothing was changed" % (where, name))
+            try:
+                entry["values"] = wanted_values({"access_key_id": item.get("access_key_id"),
+                                                 "secret_access_key": item.get("secret_access_key"),
+                                                 "session_token": item.get("session_token")})
+            except ProfileError as exc:
+                raise ProfileError("%s (profile %s): %s" % (where, name, exc)) from None
+        entries.append(entry)
+    if not entries:
+        raise ProfileError("profiles must list at least one profile")
+    return entries
+
+
+def plan_many(data, attrs, params, uid=-1, gid=-1):
+    """Like plan(), for every entry of ``profiles`` at once: one parse, one new content.
+
+    Adds ``results``: one ``{profile, state, changed, actions}`` per entry, in input order.
+    """
+    file_type = params.get("file_type") or "credentials"
+    mode = parse_mode(params.get("mode"))
+    entries = profile_entries(params)
+    try:
+        before = CredentialsFile.parse(data, file_type) if data is not None else None
+    except CredentialsFileError as exc:
+        raise ProfileError("%s is not a valid AWS %s file: %s; nothing was changed" % (params["path"], file_type, exc)) from None
+    warnings = list(before.warnings) if before is not None else []
+    if before is None and all(e["state"] == "absent" for e in entries):
+        after = None
+    elif before is None:
+        after = CredentialsFile([], file_type)
+    else:
+        after = CredentialsFile.parse(data, file_type)
+    actions = []
+    results = []
+    any_change = False
+    for entry in entries:
+        name = entry["profile"]
+        mine = []
+        if entry["state"] == "absent":
+            if after is not None and after.remove_profile(name):
+                mine.append({"action": "remove_profile", "profile": name, "reason": "state=absent"})
+        else:
+            existed = after.find_profile(name) is not None
+            try:
+                changed = after.set_profile(name, entry["values"])
+            except CredentialsFileError as exc:
+                raise ProfileError("profile %s: %s; nothing was changed" % (name, exc)) from None
+            if changed or before is None:
+                mine.append({"action": "update_profile" if existed else "add_profile", "profile": name,
+                             "reason": "the profile differs" if existed else "the profile is missing"})
+        any_change = any_change or bool(mine)
+        actions.extend(mine)
+        results.append({"profile": name, "state": entry["state"], "changed": bool(mine), "actions": mine})
+    new_data = None
+    if after is not None and (before is None or any_change):
+        new_data = after.render()
+        if before is None:
+            actions.insert(0, {"action": "create_file", "profile": entries[0]["profile"], "reason": "the file does not exist"})
+    if attrs is not None and new_data is None:
+        if stat.S_IMODE(attrs["mode"]) != mode:
+            actions.append({"action": "set_mode", "mode": "%04o" % mode, "reason": "mode is %04o" % stat.S_IMODE(attrs["mode"])})
+        if (uid != -1 and uid != attrs["uid"]) or (gid != -1 and gid != attrs["gid"]):
+            actions.append({"action": "set_owner", "reason": "owner or group differs"})
+    if mode & 0o007:
+        warnings.append("mode %04o lets every user of the host read the credentials" % mode)
+    return {"before": before, "after": after, "new_data": new_data, "actions": actions, "warnings": warnings, "mode": mode,
+            "results": results}
+
+
+def _key_ids(parsed, names):
+    """{profile: access key id or None} of a parsed file (None: no file)."""
+    out = {}
+    for name in names:
+        section = parsed.find_profile(name) if parsed is not None else None
+        out[name] = parsed.option_value(section, ACCESS_KEY_ID) if section is not None else None
+    return out
+
+
+def run_many(module):
+    """keyops.aws.credentials_profile with ``profiles``: one read, one lock, one write, one diff."""
+    params = module.params
+    result = {"changed": False, "path": params["path"], "profile": None, "access_key_id": None, "backup_file": None,
+              "actions": [], "profiles": []}
+    try:
+        path = _fileops.check_target(params["path"], params.get("follow"))
+        uid, gid = _fileops.resolve_owner(params.get("owner"), params.get("group"))
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise ProfileError("%s is not a directory" % parent)
+        file_type = params.get("file_type") or "credentials"
+        if module.check_mode:
+            planned = plan_many(_fileops.read_regular_file(path), _attrs(path), params, uid, gid)
+            backup = None
+            reread = planned["after"]
+        else:
+            with _fileops.directory_lock(path):
+                path = _fileops.check_target(params["path"], params.get("follow"))
+                data = _fileops.read_regular_file(path)
+                planned = plan_many(data, _attrs(path) if data is not None else None, params, uid, gid)
+                if planned["actions"]:
+                    backup = _apply(path, planned, uid, gid, params)
+                else:
+                    backup = None
+                # the key ids as the file holds them now (read back after the rename)
+                data = _fileops.read_regular_file(path)
+                reread = CredentialsFile.parse(data, file_type) if data is not None else None
+    except (ProfileError, _fileops.FileOpError, CredentialsFileError) as exc:
+        module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        module.fail_json(msg="cannot change the mode or owner of %s: %s" % (params["path"], exc.strerror or exc), **result)
+    for warning in planned["warnings"]:
+        module.warn(warning)
+    held = _key_ids(reread, [r["profile"] for r in planned["results"]])
+    profiles = [dict(r, access_key_id=held[r["profile"]]) for r in planned["results"]]
+    result.update(changed=bool(planned["actions"]), path=path, actions=planned["actions"], backup_file=backup, profiles=profiles)
+    if module._diff and planned["new_data"] is not None:
+        result["diff"] = masked_diff(path, planned["before"], planned["after"])
+    module.exit_json(**result)
+
+
 def run_module(module):
     params = module.params
+    if params.get("profiles") is not None:
+        run_many(module)
+        return
+    if params.get("profile") is None:
+        params["profile"] = "default"
     _hide_secret_settings(module, params.get("settings"))
     result = {"changed": False, "path": params["path"], "profile": params["profile"], "access_key_id": None,
               "backup_file": None, "actions": []}

@@ -36,7 +36,8 @@ from ansible_collections.keyops.aws.plugins.module_utils._aws_common import (
 USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 KEY_ID_RE = re.compile(r"^[A-Z0-9]{16,128}$")
 MAX_DETAILS = 10  # failure reasons quoted in the task message (all are in users[].msg)
-USER_ENTRY_KEYS = ("name", "held_key_ids", "escrowed_key_ids", "current_key_id", "force")
+USER_ENTRY_KEYS = ("name", "held_key_ids", "escrowed_key_ids", "current_key_id", "force", "keys")
+MAX_DAYS = 36500  # a hundred years: larger values are a typo (and overflow date arithmetic)
 
 
 class KeyopsIamError(Exception):
@@ -77,16 +78,19 @@ def list_user_names(reader):
     return [u["UserName"] for u in _paginate(reader.list_users, "Users")]
 
 
-def read_user(reader, user_name, last_used=False):
+def read_user(reader, user_name, last_used=False, tags="always"):
     """One user's access keys and deactivation records.
 
-    Returns ``{"user_name", "keys": [planner key dicts, + "tagged"], "tagged_key_ids", "warnings"}``;
-    with ``last_used`` each key also carries ``last_used_date``/``last_used_service``/``last_used_region``.
-    Raises UserNotFound for a user that does not exist.
+    Returns ``{"user_name", "keys": [planner key dicts, + "tagged"], "tagged_key_ids", "warnings",
+    "tags_read"}``; with ``last_used`` each key also carries ``last_used_date``/``last_used_service``/
+    ``last_used_region``. With ``tags="if_inactive"`` the user's tags (the deactivation records) are
+    read only when the user has an Inactive key: a deactivation record matters only for an Inactive key,
+    so a user with Active keys only costs one request. Raises UserNotFound for a user that does not exist.
     """
     try:
         metadata = _paginate(reader.list_access_keys, "AccessKeyMetadata", UserName=user_name)
-        tags = _paginate(reader.list_user_tags, "Tags", UserName=user_name)
+        tags_read = tags == "always" or any(item.get("Status") != planner.ACTIVE for item in metadata)
+        tags = _paginate(reader.list_user_tags, "Tags", UserName=user_name) if tags_read else []
     except Exception as exc:  # pylint: disable=broad-except
         if error_code(exc) == "NoSuchEntity":
             raise UserNotFound("IAM user %s does not exist" % user_name, exception=exc)
@@ -115,7 +119,41 @@ def read_user(reader, user_name, last_used=False):
         if last_used:
             key.update(_last_used(reader, key_id))
         keys.append(key)
-    return {"user_name": user_name, "keys": keys, "tagged_key_ids": sorted(recorded), "warnings": warnings}
+    return {"user_name": user_name, "keys": keys, "tagged_key_ids": sorted(recorded), "warnings": warnings, "tags_read": tags_read}
+
+
+def known_state(state, index):
+    """A user's keys as carried over from an earlier step of the same run (``users[].keys``), validated:
+    the same shape as read_user()'s result, so no IAM read is needed."""
+    if not isinstance(state, dict) or not isinstance(state.get("keys"), list):
+        raise KeyopsIamError("users[%d].keys must be a dict with keys (a list) and tagged_key_ids" % index)
+    keys = []
+    for item in state["keys"]:
+        if not isinstance(item, dict) or not isinstance(item.get("access_key_id"), str) or not KEY_ID_RE.match(item["access_key_id"]):
+            raise KeyopsIamError("users[%d].keys: every key needs an access_key_id" % index)
+        if item.get("status") not in (planner.ACTIVE, planner.INACTIVE):
+            raise KeyopsIamError("users[%d].keys: status must be Active or Inactive" % index)
+        try:
+            created = parse_iso(item["create_date"]) if item.get("create_date") else None
+            deactivated = parse_iso(item["deactivated_date"]) if item.get("deactivated_date") else None
+        except ValueError:
+            raise KeyopsIamError("users[%d].keys: dates must be ISO 8601" % index) from None
+        keys.append({"access_key_id": item["access_key_id"], "status": item["status"], "create_date": created,
+                     "deactivated_date": deactivated, "tagged": bool(item.get("tagged"))})
+    tagged = state.get("tagged_key_ids") or []
+    if not isinstance(tagged, list) or not all(isinstance(k, str) and KEY_ID_RE.match(k) for k in tagged):
+        raise KeyopsIamError("users[%d].keys.tagged_key_ids must be a list of access key ids" % index)
+    return {"keys": keys, "tagged_key_ids": sorted(tagged)}
+
+
+def carried_state(keys, tagged_key_ids):
+    """The state handed to a later step of the run (JSON-friendly; see known_state)."""
+    return {
+        "keys": [{"access_key_id": k["access_key_id"], "status": k["status"], "create_date": iso(k.get("create_date")),
+                  "deactivated_date": iso(k.get("deactivated_date")), "tagged": bool(k.get("tagged") or k["access_key_id"] in tagged_key_ids)}
+                 for k in keys],
+        "tagged_key_ids": sorted(tagged_key_ids),
+    }
 
 
 def _last_used(reader, key_id):
@@ -243,7 +281,10 @@ def normalize_users(users, params):
             "held_key_ids": _id_list(item.get("held_key_ids"), index, "held_key_ids", allow_empty_entries=True),
             "escrowed_key_ids": _id_list(item.get("escrowed_key_ids"), index, "escrowed_key_ids"),
             "current_key_id": _key_id(item.get("current_key_id"), index, "current_key_id"),
+            "known": known_state(item["keys"], index) if item.get("keys") is not None else None,
         }
+        if params.get("escrowed_key_ids"):
+            policy["escrowed_key_ids"] = sorted(set(policy["escrowed_key_ids"] or []) | set(params["escrowed_key_ids"]))
         entries.append((name, policy))
     return entries
 
@@ -299,7 +340,8 @@ def apply_plan(reader, writer, user_name, plan, now):
             elif action["action"] == "untag":
                 reader.untag_user(UserName=user_name, TagKeys=[planner.tag_key(kid)], aws_retry=True)
             elif action["action"] == "deactivate":
-                reader.tag_user(UserName=user_name, Tags=[{"Key": planner.tag_key(kid), "Value": iso(now)}], aws_retry=True)
+                if action.get("record", True):
+                    reader.tag_user(UserName=user_name, Tags=[{"Key": planner.tag_key(kid), "Value": iso(now)}], aws_retry=True)
                 reader.update_access_key(UserName=user_name, AccessKeyId=kid, Status=planner.INACTIVE, aws_retry=True)
             elif action["action"] == "create":
                 try:
@@ -324,6 +366,7 @@ def apply_plan(reader, writer, user_name, plan, now):
             exc.result.update(applied=applied)
             raise
         except Exception as exc:  # pylint: disable=broad-except
+            _record_unrecorded(reader, user_name, kid, applied, now)
             raise KeyopsIamError(
                 "%s of key %s failed: %s%s" % (action["action"], kid or "(new)", error_message(exc),
                                                "; applied before: %s" % _describe(applied) if applied else ""),
@@ -331,6 +374,17 @@ def apply_plan(reader, writer, user_name, plan, now):
             )
         applied.append(action)
     return new_key, applied
+
+
+def _record_unrecorded(reader, user_name, kid, applied, now):
+    """A key deactivated without a record (to be deleted in the same run) whose delete failed: record
+    the deactivation now (best effort), so a later run deletes it once its grace has passed."""
+    if not any(a["action"] == "deactivate" and a["access_key_id"] == kid and not a.get("record", True) for a in applied):
+        return
+    try:
+        reader.tag_user(UserName=user_name, Tags=[{"Key": planner.tag_key(kid), "Value": iso(now)}], aws_retry=True)
+    except Exception:  # pylint: disable=broad-except  # the delete's own error is the one reported
+        pass
 
 
 def outcome_unknown(exc):
@@ -364,7 +418,10 @@ def rotate_user(reader, writer, name, policy, now, check_mode):
     result = {"user_name": name, "decision": None, "target_key_id": None, "previous_key_ids": [], "actions": [],
               "new_key": None, "failed": False, "msg": None, "changed": False}
     try:
-        data = read_user(reader, name)
+        if policy.get("known") is not None:  # carried over from the rotate step of the same run: no read
+            data = dict(policy["known"], user_name=name, warnings=[])
+        else:
+            data = read_user(reader, name, tags="always" if policy["state"] == "retired" else "if_inactive")
     except KeyopsIamError as exc:
         return dict(result, failed=True, msg=exc.msg)
     except Exception as exc:  # pylint: disable=broad-except
@@ -376,6 +433,7 @@ def rotate_user(reader, writer, name, policy, now, check_mode):
     after_keys, after_tagged = planner.simulate(data["keys"], plan, now, new_key_id="(new key)", tagged_key_ids=data["tagged_key_ids"])
     result["_diff"] = (_state_view(data["keys"], data["tagged_key_ids"]), _state_view(after_keys, after_tagged))
     if plan["failed"] or not plan["actions"]:
+        result["keys"] = carried_state(data["keys"], data["tagged_key_ids"])
         return result
     result["changed"] = True
     if check_mode:
@@ -395,6 +453,8 @@ def rotate_user(reader, writer, name, policy, now, check_mode):
                                                 new_key_id=new_key["access_key_id"] if new_key else "(new key)",
                                                 tagged_key_ids=data["tagged_key_ids"])
     result["_diff"] = (result["_diff"][0], _state_view(after_keys, after_tagged))
+    # the keys as they are now, for a later step of the same run (state=retired with users[].keys)
+    result["keys"] = carried_state(after_keys, after_tagged)
     return result
 
 
@@ -404,8 +464,8 @@ def run_rotation(module):
     outcomes = []
     try:
         for option in ("max_age_days", "delete_after_days"):
-            if params[option] < 0:
-                raise KeyopsIamError("%s must be 0 or more, got %d" % (option, params[option]))
+            if params[option] < 0 or params[option] > MAX_DAYS:
+                raise KeyopsIamError("%s must be between 0 and %d (days), got %d; nothing was changed" % (option, MAX_DAYS, params[option]))
         if params["max_age_days"] < 1:
             raise KeyopsIamError("max_age_days must be at least 1 (use force to rotate regardless of age)")
         try:

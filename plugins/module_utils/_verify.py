@@ -7,7 +7,8 @@ The logic of keyops.aws.access_key_verify: prove that an access key pair works w
 GetCallerIdentity, tolerating IAM's eventual consistency, and name a failure in words a user
 understands.
 
-- ``verify_key()`` is the loop: bounded backoff, ``required_successes`` consecutive successes (a
+- ``verify_keys()`` verifies many keys in rounds (one concurrent STS call per due key per round, the
+  waits shared by the batch); ``verify_key()`` is the same for one key: bounded backoff, ``required_successes`` consecutive successes (a
   failure after a success restarts the count), retries only on the errors a fresh key shows for a
   few seconds (InvalidClientTokenId, InvalidAccessKeyId, SignatureDoesNotMatch). Its clock, sleep,
   STS client factory and IAM lookup are passed in, so it is tested without a network.
@@ -22,10 +23,13 @@ import os
 import time
 
 try:
+    import boto3
     import botocore.config
     import botocore.exceptions
 except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore itself
     pass
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 
 from ansible_collections.keyops.aws.plugins.module_utils import _fileops
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import check_concurrency, error_code, run_concurrently
@@ -143,6 +147,75 @@ def _settled(facts, now_epoch):
     return created is not None and now_epoch - created > SETTLED_SECONDS
 
 
+class _Check:
+    """One key's verification as a state machine: attempt() makes one STS call and says how long to
+    wait before the next one (None: decided). verify_key() drives one key, verify_keys() many in rounds."""
+
+    def __init__(self, key, policy, start):
+        self.key = key
+        self.policy = policy
+        self.start = start
+        self.result = _result(key.get("access_key_id"), key.get("name"))
+        self.successes = 0
+        self.wait = policy.delay
+
+    def precheck(self):
+        """True when the key is decided without any AWS call (malformed id). VerifyError without a secret."""
+        problem = key_id_problem(self.key.get("access_key_id"))
+        if problem:
+            self.result.update(reason=MALFORMED_KEY_ID, message=problem + "; no AWS call was made")
+            return True
+        if not self.key.get("secret_access_key"):
+            raise VerifyError("no secret access key given for access key %s" % self.key.get("access_key_id"))
+        return False
+
+    def attempt(self, client, iam_lookup, clock, wall):
+        access_key_id = self.key.get("access_key_id")
+        policy = self.policy
+        result = self.result
+        result["attempts"] += 1
+        try:
+            identity = client.get_caller_identity()
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            self.successes = 0
+            if code in EXPIRED_CODES:
+                reason, message = classify(access_key_id, code, None, clock() - self.start)
+                result.update(reason=reason, message=message)
+                return None
+            if code not in RETRIED_CODES:
+                raise VerifyError("verifying access key %s: AWS answered %s" % (access_key_id, code)) from None
+            facts = iam_lookup(access_key_id)
+            if isinstance(facts, dict):
+                result["user_name"] = facts.get("user_name")
+            waited = clock() - self.start
+            if _settled(facts, wall()) or waited + self.wait > policy.timeout:
+                reason, message = classify(access_key_id, code, facts, waited)
+                result.update(reason=reason, message=message)
+                return None
+            wait = self.wait
+            self.wait = min(self.wait * 2, policy.max_delay)
+            return wait
+        except botocore.exceptions.BotoCoreError as exc:
+            raise VerifyError("verifying access key %s: %s" % (access_key_id, type(exc).__name__)) from None
+        problem = identity_problem(identity, policy)
+        result.update(arn=identity.get("Arn"), account=identity.get("Account"))
+        if problem:
+            result.update(reason=WRONG_IDENTITY, message="access key %s works, but %s" % (access_key_id, problem))
+            return None
+        self.successes += 1
+        if self.successes >= policy.required_successes:
+            arn = identity.get("Arn") or ""
+            if ":user/" in arn:
+                result["user_name"] = arn.rsplit("/", 1)[-1]
+            result.update(
+                valid=True, reason=OK,
+                message="access key %s works as %s (%d consecutive successes)" % (access_key_id, arn, self.successes),
+            )
+            return None
+        return policy.delay
+
+
 def verify_key(key, sts_for, iam_lookup, policy, clock=time.monotonic, sleep=time.sleep, wall=time.time):
     """Verify one key pair; returns the result dict (``valid``, ``reason``, ``message``, ...).
 
@@ -151,63 +224,65 @@ def verify_key(key, sts_for, iam_lookup, policy, clock=time.monotonic, sleep=tim
     Raises VerifyError for errors that say nothing about the key (network, throttling beyond
     botocore's retries, an unexpected code).
     """
-    access_key_id = key.get("access_key_id")
-    result = _result(access_key_id, key.get("name"))
-    problem = key_id_problem(access_key_id)
-    if problem:
-        result.update(reason=MALFORMED_KEY_ID, message=problem + "; no AWS call was made")
-        return result
-    if not key.get("secret_access_key"):
-        raise VerifyError("no secret access key given for access key %s" % access_key_id)
+    check = _Check(key, policy, 0.0)
+    if check.precheck():
+        return check.result
     client = sts_for(key)
-    start = clock()
-    successes = 0
-    wait = policy.delay
-    last_code = None
-    facts = None
+    check.start = clock()
     while True:
-        result["attempts"] += 1
+        wait = check.attempt(client, iam_lookup, clock, wall)
+        if wait is None:
+            return check.result
+        sleep(wait)
+
+
+def verify_keys(keys, sts_for, iam_lookup, policy, concurrency=16, clock=time.monotonic, sleep=time.sleep, wall=time.time):
+    """Verify many key pairs together, in rounds: each round makes one STS call for every key that is
+    due, concurrently; the waits (IAM's propagation delay, the delay between successes, the backoff)
+    are waited once for the whole batch, so 1000 keys take about as long as one.
+
+    Returns ``[(key, result, exception)]`` in the order of ``keys``: a VerifyError (never holding a
+    secret) for a key whose check stopped on an error that says nothing about the key.
+    """
+    checks = [_Check(key, policy, 0.0) for key in keys]
+    outcome = [None] * len(checks)
+    clients = {}
+    active = []
+    for index, check in enumerate(checks):
         try:
-            identity = client.get_caller_identity()
-        except botocore.exceptions.ClientError as exc:
-            code = error_code(exc)
-            successes = 0
-            if code in EXPIRED_CODES:
-                reason, message = classify(access_key_id, code, None, clock() - start)
-                result.update(reason=reason, message=message)
-                return result
-            if code not in RETRIED_CODES:
-                raise VerifyError("verifying access key %s: AWS answered %s" % (access_key_id, code)) from None
-            last_code = code
-            facts = iam_lookup(access_key_id)
-            if isinstance(facts, dict):
-                result["user_name"] = facts.get("user_name")
-            waited = clock() - start
-            if _settled(facts, wall()) or waited + wait > policy.timeout:
-                reason, message = classify(access_key_id, last_code, facts, waited)
-                result.update(reason=reason, message=message)
-                return result
-            sleep(wait)
-            wait = min(wait * 2, policy.max_delay)
+            if check.precheck():
+                outcome[index] = (check.key, check.result, None)
+                continue
+            clients[index] = sts_for(check.key)  # in this thread: client creation is not thread-safe
+        except Exception as exc:  # pylint: disable=broad-except
+            outcome[index] = (check.key, None, exc)
             continue
-        except botocore.exceptions.BotoCoreError as exc:
-            raise VerifyError("verifying access key %s: %s" % (access_key_id, type(exc).__name__)) from None
-        problem = identity_problem(identity, policy)
-        result.update(arn=identity.get("Arn"), account=identity.get("Account"))
-        if problem:
-            result.update(reason=WRONG_IDENTITY, message="access key %s works, but %s" % (access_key_id, problem))
-            return result
-        successes += 1
-        if successes >= policy.required_successes:
-            arn = identity.get("Arn") or ""
-            if ":user/" in arn:
-                result["user_name"] = arn.rsplit("/", 1)[-1]
-            result.update(
-                valid=True, reason=OK,
-                message="access key %s works as %s (%d consecutive successes)" % (access_key_id, arn, successes),
-            )
-            return result
-        sleep(policy.delay)
+        active.append(index)
+    start = clock()
+    due = {}
+    for index in active:
+        checks[index].start = start
+        due[index] = start
+    while active:
+        now = clock()
+        ready = [index for index in active if due[index] <= now]
+        if not ready:
+            sleep(max(0.0, min(due[index] for index in active) - now))
+            continue
+        results = run_concurrently(ready, lambda index: checks[index].attempt(clients[index], iam_lookup, clock, wall), concurrency)
+        ended = clock()
+        finished = set()
+        for index, wait, exc in results:
+            if exc is not None:
+                outcome[index] = (checks[index].key, None, exc)
+                finished.add(index)
+            elif wait is None:
+                outcome[index] = (checks[index].key, checks[index].result, None)
+                finished.add(index)
+            else:
+                due[index] = ended + wait
+        active = [index for index in active if index not in finished]
+    return outcome
 
 
 # ---------------------------------------------------------------------- AWS wiring
@@ -241,6 +316,28 @@ def make_iam_lookup(iam):
         return MISSING
 
     return lookup
+
+
+def sts_factory(module, config):
+    """sts_for(key): an STS client signed with that key, all from one boto3 session (a new session per key
+    would load botocore's data files again for every key), with the task's region, endpoint, certificate
+    settings and aws_config, never its credentials or profile."""
+    region, endpoint, params = get_aws_connection_info(module)
+    user_config = params.get("aws_config")
+    merged = user_config.merge(config) if user_config is not None else config
+    extra = {}
+    if "verify" in params:
+        extra["verify"] = params["verify"]
+    session = boto3.session.Session(profile_name=None)
+
+    def sts_for(key):
+        return session.client(
+            "sts", region_name=region, endpoint_url=endpoint, config=merged,
+            aws_access_key_id=key["access_key_id"], aws_secret_access_key=key["secret_access_key"],
+            aws_session_token=key.get("session_token") or None, **extra,
+        )
+
+    return sts_for
 
 
 def read_profile_key(path, profile_name):
@@ -295,14 +392,9 @@ def run_module(module):
 
     config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=max(10, params["concurrency"]))
 
-    def sts_for(key):
-        return module.client(
-            "sts", profile_name=None, aws_access_key_id=key["access_key_id"], aws_secret_access_key=key["secret_access_key"],
-            aws_session_token=key.get("session_token") or None, config=config,
-        )
-
+    sts_for = sts_factory(module, config)
     iam_lookup = make_iam_lookup(module.client("iam", config=config))
-    outcomes = run_concurrently(keys, lambda key: verify_key(key, sts_for, iam_lookup, policy), params["concurrency"])
+    outcomes = verify_keys(keys, sts_for, iam_lookup, policy, params["concurrency"])
     results = []
     errors = []
     for key, result, exc in outcomes:

@@ -72,6 +72,22 @@ options:
   host_results_var:
     description: The name of a variable registered on the holder hosts that the step reads through C(hostvars).
     type: str
+  verify_successes:
+    description: With O(step=holders), the role's C(access_key_rotation_verify_successes), validated (1 to 100).
+    type: raw
+    version_added: 0.2.0
+  verify_timeout:
+    description: With O(step=holders), the role's C(access_key_rotation_verify_timeout), validated (0 to 86400 seconds).
+    type: raw
+    version_added: 0.2.0
+  batch_size:
+    description: With O(step=holders), users per loop item of the rotate and retire tasks (1 to 100000).
+    type: raw
+    version_added: 0.2.0
+  concurrency:
+    description: With O(step=holders), the role's C(access_key_rotation_concurrency), validated (1 to 256).
+    type: raw
+    version_added: 0.2.0
 notes:
   - Runs on the controller; supports check mode.
 seealso:
@@ -104,9 +120,34 @@ aws_groups:
   type: list
   elements: dict
 summary:
-  description: With O(step=report), per IAM user the old and new key ids and the holders updated and pending.
+  description: With O(step=report), per IAM user the old and new key ids, the holders updated and pending, the status.
   returned: when step is report
   type: dict
+lines:
+  description:
+    - With O(step=report), for people - a totals line (rotated, up to date, converged, retired old keys
+      only, pending, failed), then one line per user that changed or needs attention.
+  returned: when step is report
+  type: list
+  elements: str
+  version_added: 0.2.0
+totals:
+  description: With O(step=report), the number of users per status.
+  returned: when step is report
+  type: dict
+  version_added: 0.2.0
+rotate_groups:
+  description: With O(step=users), the loop items of the rotation task (batches of users per AWS settings, with a label).
+  returned: when step is users
+  type: list
+  elements: dict
+  version_added: 0.2.0
+retire_groups:
+  description: With O(step=retire), the loop items of the retire task (batches, each user with the keys the rotate step saw).
+  returned: when step is retire
+  type: list
+  elements: dict
+  version_added: 0.2.0
 errors:
   description: With O(step=report), the users that failed.
   returned: when step is report

@@ -33,9 +33,42 @@ options:
     required: true
   profile:
     description:
-      - The profile to manage.
+      - The profile to manage. V(default) when neither O(profile) nor O(profiles) is given.
+      - Mutually exclusive with O(profiles).
     type: str
-    default: default
+  profiles:
+    description:
+      - Several profiles of the same file at once - one read, one lock, one atomic write and one
+        masked diff for the whole file, however many profiles change (a fleet rotation writes each
+        credentials file once).
+      - Mutually exclusive with O(profile), O(access_key_id), O(secret_access_key),
+        O(session_token) and O(settings).
+      - Every entry is validated before anything is written; one bad entry fails the task and
+        changes nothing.
+      - The result has one entry per profile in RV(profiles), with the key id read back from the
+        file after the write.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      profile:
+        description: The profile.
+        type: str
+        required: true
+      access_key_id:
+        description: The access key id (required with O(profiles[].state=present)).
+        type: str
+      secret_access_key:
+        description: Its secret access key (required with O(profiles[].access_key_id)).
+        type: str
+      session_token:
+        description:
+          - The session token of a temporary (C(ASIA)) key; a token left in the profile is removed when not given.
+        type: str
+      state:
+        description: V(present) sets the key pair; V(absent) removes the profile. Defaults to O(state).
+        type: str
+        choices: [present, absent]
   file_type:
     description:
       - V(credentials) names the section C([PROFILE]); V(config) names it C([profile PROFILE])
@@ -115,6 +148,21 @@ EXAMPLES = r"""
     backup: true
   no_log: true
 
+- name: Write the keys of several profiles of one file at once (one read, one write)
+  keyops.aws.credentials_profile:
+    path: ~/.aws/credentials
+    profiles:
+      - profile: deploy
+        access_key_id: "{{ deploy_key.access_key_id }}"
+        secret_access_key: "{{ deploy_key.secret_access_key }}"
+      - profile: backup
+        access_key_id: "{{ backup_key.access_key_id }}"
+        secret_access_key: "{{ backup_key.secret_access_key }}"
+      - profile: legacy
+        state: absent
+  no_log: true
+  register: written
+
 - name: Region and nested s3 settings of the deploy profile in the config file
   keyops.aws.credentials_profile:
     path: ~/.aws/config
@@ -142,10 +190,21 @@ path:
   type: str
   sample: /home/app/.aws/credentials
 profile:
-  description: The profile managed.
+  description: The profile managed (null with O(profiles)).
   returned: always
   type: str
   sample: deploy
+profiles:
+  description:
+    - With O(profiles), one entry per profile in input order. C(access_key_id) is the key id the file
+      holds for that profile after the task, read back from the file after the write (predicted in
+      check mode). Never a secret.
+  returned: when O(profiles) is given
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample: [{"profile": "deploy", "state": "present", "changed": true, "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "actions": [{"action": "update_profile", "profile": "deploy", "reason": "the profile differs"}]}]
 access_key_id:
   description: The access key id in the profile after the task (null when none or removed).
   returned: always
@@ -172,7 +231,18 @@ from ansible_collections.keyops.aws.plugins.module_utils._credentials_profile im
 def main():
     argument_spec = dict(
         path=dict(type="path", required=True),
-        profile=dict(type="str", default="default"),
+        profile=dict(type="str"),
+        profiles=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                profile=dict(type="str", required=True),
+                access_key_id=dict(type="str", no_log=False),
+                secret_access_key=dict(type="str", no_log=True),
+                session_token=dict(type="str", no_log=True),
+                state=dict(type="str", choices=["present", "absent"]),
+            ),
+        ),
         file_type=dict(type="str", choices=["credentials", "config"], default="credentials"),
         access_key_id=dict(type="str", no_log=False),
         secret_access_key=dict(type="str", no_log=True),
@@ -189,6 +259,8 @@ def main():
         argument_spec=argument_spec,
         supports_check_mode=True,
         required_together=[("access_key_id", "secret_access_key")],
+        mutually_exclusive=[("profile", "profiles"), ("profiles", "access_key_id"), ("profiles", "secret_access_key"),
+                            ("profiles", "session_token"), ("profiles", "settings")],
     )
     run_module(module)
 

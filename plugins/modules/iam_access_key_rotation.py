@@ -54,6 +54,9 @@ options:
         interrupted run (V(state=rotated) converges on the newest such Active key instead of creating one).
       - C(current_key_id) (str) the key to keep with O(state=retired) (required then).
       - C(force) (bool) per-user O(force).
+      - C(keys) (dict) with O(state=retired), the user's keys as RV(users[].keys) of an earlier task of
+        the same run returned them; the user's keys are then not read again (fewer IAM requests). A key
+        changed by someone else in between makes that user's action fail, never another key's.
     type: list
     elements: raw
     required: true
@@ -78,9 +81,18 @@ options:
   delete_after_days:
     description:
       - With O(state=retired), Inactive keys are deleted once this many days have passed since their
-        recorded deactivation. V(0) deletes them in the same run.
+        recorded deactivation. V(0) deletes them in the same run (a key deactivated and deleted in the
+        same run gets no tag). At most V(36500).
     type: int
     default: 7
+  escrowed_key_ids:
+    description:
+      - Escrowed key ids that apply to every user of O(users) (added to each user's C(escrowed_key_ids));
+        a long list is given once, not once per user.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
   escrow_dir:
     description:
       - A directory on the controller where each newly created secret is stored (mode 0600, directory
@@ -94,6 +106,8 @@ options:
     type: path
     version_added: 0.1.0
 notes:
+  - Requests per user - C(ListAccessKeys) (and C(ListUserTags) only when the user has an Inactive key, or
+    with O(state=retired) without C(keys)), then only the writes of its plan.
   - Needs C(iam:ListAccessKeys), C(iam:ListUserTags), C(iam:CreateAccessKey), C(iam:DeleteAccessKey),
     C(iam:UpdateAccessKey), C(iam:TagUser) and C(iam:UntagUser).
   - Supports check mode and diff mode.
@@ -219,6 +233,16 @@ users:
           type: str
           returned: always
           sample: "2026-01-02T03:04:05Z"
+    keys:
+      description:
+        - The user's keys after this task (ids, status, dates, whether a deactivation record is known),
+          for a later task of the same run (C(keys) in O(users)); no secret. Not returned for a user
+          whose read failed, nor in check mode for a user with actions.
+      type: dict
+      returned: success
+      version_added: 0.2.0
+      sample: {"keys": [{"access_key_id": "AKIAIOSFODNN7EXAMPLE", "status": "Active", "create_date": "2026-01-02T03:04:05Z",
+                         "deactivated_date": null, "tagged": false}], "tagged_key_ids": []}
     changed:
       description: Whether this user changed (in check mode, would change).
       type: bool
@@ -256,6 +280,7 @@ def main():
         force=dict(type="bool", default=False),
         delete_after_days=dict(type="int", default=7),
         escrow_dir=dict(type="path"),
+        escrowed_key_ids=dict(type="list", elements="str", default=[], no_log=False),
         **CONCURRENCY_ARGSPEC
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -33,6 +33,8 @@ Steps (each returns plain dicts/lists; secrets only where said):
 import hashlib
 import json
 
+from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import CredentialsFileError, check_profile_name
+
 AWS_OPTIONS = (
     "access_key",
     "secret_key",
@@ -46,6 +48,17 @@ AWS_OPTIONS = (
 )
 SENSITIVE_AWS_OPTIONS = ("secret_key", "session_token")
 CREDENTIAL_KEYS = ("iam_user", "path", "profile", "owner", "group")
+MAX_DAYS = 36500  # a hundred years: more is a typo (and overflows date arithmetic)
+BOUNDS = {
+    # variable: (minimum, maximum)
+    "access_key_rotation_max_age_days": (1, MAX_DAYS),
+    "access_key_rotation_delete_after_days": (0, MAX_DAYS),
+    "access_key_rotation_verify_successes": (1, 100),
+    "access_key_rotation_verify_timeout": (0, 86400),
+    "access_key_rotation_batch_size": (1, 100000),
+    "access_key_rotation_concurrency": (1, 256),
+}
+MAX_ERRORS_SHOWN = 20
 
 
 class RoleError(Exception):
@@ -100,14 +113,32 @@ def user_key(group_id, name):
 
 
 # --------------------------------------------------------------------------- policy
-def _int(value, name, where, minimum):
+def _int(value, name, where, minimum=None):
+    """An integer variable within BOUNDS[name]; the message names the variable and the bounds."""
+    low, high = BOUNDS.get(name, (minimum, None))
+    if isinstance(value, bool):
+        raise RoleError("%s: %s must be an integer, got %r" % (where, name, value))
     try:
+        if isinstance(value, float) and value != int(value):
+            raise ValueError(value)
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise RoleError("%s: %s must be an integer, got %r" % (where, name, value)) from None
-    if number < minimum:
-        raise RoleError("%s: %s must be at least %d, got %d" % (where, name, minimum, number))
+    if low is not None and number < low or high is not None and number > high:
+        raise RoleError("%s: %s must be between %d and %d, got %d; nothing was changed" % (where, name, low, high, number))
     return number
+
+
+def check_settings(values, where="play"):
+    """The role's play-level numbers (verify, batches, threads), validated before anything is written."""
+    out = {}
+    for key, name in (("verify_successes", "access_key_rotation_verify_successes"),
+                      ("verify_timeout", "access_key_rotation_verify_timeout"),
+                      ("batch_size", "access_key_rotation_batch_size"),
+                      ("concurrency", "access_key_rotation_concurrency")):
+        if values.get(key) is not None:
+            out[key] = _int(values[key], name, where)
+    return out
 
 
 def _bool(value, name, where):
@@ -164,6 +195,10 @@ def normalize_credentials(value, host):
             profile = "default"
         if not isinstance(profile, str):
             raise RoleError("%s: profile must be a string" % where)
+        try:
+            check_profile_name(profile)
+        except CredentialsFileError as exc:
+            raise RoleError("%s.profile: %s; nothing was changed" % (where, exc)) from None
         entry = {"iam_user": item["iam_user"].strip(), "path": item["path"], "profile": profile}
         for optional in ("owner", "group"):
             if item.get(optional) not in (None, ""):
@@ -178,16 +213,20 @@ def holder_id(host, path, profile):
     return "%s:%s[%s]" % (host, path, profile)
 
 
-def collect_holders(host_vars, play_hosts, play_policy):
-    """Step 1. ``host_vars``: ordered ``{host: {credentials, aws, max_age_days, delete_after_days, force}}``
+def collect_holders(host_vars, play_hosts, play_policy, settings=None):
+    """Step 1 (the role's first step: every input is validated here, before anything is written).
+    ``host_vars``: ordered ``{host: {credentials, aws, max_age_days, delete_after_days, force}}``
     for every inventory host (policy values may be None: the play's are used). ``play_hosts``: the
-    hosts still in the play.
+    hosts still in the play. ``settings``: the play's verify_successes, verify_timeout, batch_size,
+    concurrency (validated, returned in ``settings``).
     """
     play_hosts = set(play_hosts)
+    checked = check_settings(settings or {})
     default_policy = normalize_policy(play_policy, "play")
     holders = []
     seen = set()
     groups = {}
+    group_users = {}
     order = []
     for host, values in host_vars.items():
         entries = normalize_credentials(values.get("credentials"), host)
@@ -212,7 +251,8 @@ def collect_holders(host_vars, play_hosts, play_policy):
             seen.add(hid)
             holder = dict(entry, id=hid, host=host, aws_id=gid, user=user_key(gid, entry["iam_user"]), reachable=host in play_hosts)
             holders.append(holder)
-            if entry["iam_user"] not in group["users"]:
+            if entry["iam_user"] not in group_users.setdefault(gid, set()):
+                group_users[gid].add(entry["iam_user"])
                 group["users"].append(entry["iam_user"])
     by_host = {}
     for holder in holders:
@@ -226,6 +266,7 @@ def collect_holders(host_vars, play_hosts, play_policy):
         "holders_by_host": by_host,
         "reads_by_host": {host: group_by_file(entries) for host, entries in by_host.items()},
         "sensitive": any(has_sensitive(groups[gid]["aws"]) for gid in order),
+        "settings": checked,
     }
 
 
@@ -244,19 +285,24 @@ def group_by_file(entries):
     index = {}
     for entry in entries:
         if entry["path"] not in index:
-            index[entry["path"]] = {"path": entry["path"], "profiles": [], "holders": []}
+            index[entry["path"]] = {"path": entry["path"], "profiles": [], "holders": [], "_seen": set()}
             files.append(index[entry["path"]])
         item = index[entry["path"]]
-        if entry["profile"] not in item["profiles"]:
+        if entry["profile"] not in item["_seen"]:
+            item["_seen"].add(entry["profile"])
             item["profiles"].append(entry["profile"])
         item["holders"].append({"id": entry["id"], "profile": entry["profile"]})
+    for item in files:
+        del item["_seen"]
     return files
 
 
 def read_profiles(host_results):
-    """``{holder id: {"read": bool, "key_id": str|None, "error": str|None}}`` from the registered
-    credentials_profile_info loops (one item per file, see group_by_file) of every host
-    (``{host: registered}``)."""
+    """``{holder id: {"read": bool, "key_id": str|None, "error": str|None}}`` from registered looped
+    tasks with one item per file (see group_by_file) on every host (``{host: registered}``): the reads
+    of credentials_profile_info (``profiles[].name``/``aws_access_key_id``) or the writes of
+    credentials_profile with ``profiles`` (``profiles[].profile``/``access_key_id``, read back from the
+    file after the rename)."""
     state = {}
     for _host, registered in host_results.items():
         for result in _loop_results(registered):
@@ -266,11 +312,15 @@ def read_profiles(host_results):
             failed = result.get("failed") or result.get("skipped") or result.get("unreachable")
             held = {}
             for profile in result.get("profiles") or []:
-                if isinstance(profile, dict) and profile.get("name"):
+                if not isinstance(profile, dict):
+                    continue
+                if profile.get("name"):
                     key_id = profile.get("aws_access_key_id") or None
                     if key_id and not profile.get("has_secret_access_key", True):
                         key_id = None  # an id without its secret is not a usable key
                     held[profile["name"]] = key_id
+                elif profile.get("profile"):
+                    held[profile["profile"]] = profile.get("access_key_id") or None
             for holder in item["holders"]:
                 if failed:
                     state[holder["id"]] = {"read": False, "key_id": None, "error": str(result.get("msg") or "not read")}
@@ -279,59 +329,108 @@ def read_profiles(host_results):
     return state
 
 
-def rotation_input(plan, host_results, escrowed_key_ids):
-    """Step 2. The ``users`` option of iam_access_key_rotation per AWS settings.
+def _holders_by_user(holders):
+    """``{(aws_id, iam_user): [holders]}`` in holder order (one pass: no per-user scan of every holder)."""
+    index = {}
+    for holder in holders:
+        index.setdefault((holder["aws_id"], holder["iam_user"]), []).append(holder)
+    return index
+
+
+def batches(group, users, batch_size, several, key="users"):
+    """One loop item per ``batch_size`` users of an AWS settings group, labelled for progress."""
+    size = max(1, int(batch_size or len(users) or 1))
+    total = len(users)
+    out = []
+    for start in range(0, total, size):
+        chunk = users[start:start + size]
+        label = "users %d-%d of %d" % (start + 1, start + len(chunk), total)
+        if several:
+            label += " (%s)" % group["label"]
+        item = {k: v for k, v in group.items() if k not in ("users", "skipped_users")}
+        item.update({key: chunk, "label": label})
+        out.append(item)
+    return out
+
+
+def rotation_input(plan, host_results, escrowed_key_ids, batch_size=None):
+    """Step 2. The ``users`` option of iam_access_key_rotation, per AWS settings, in batches of
+    ``batch_size`` users (``rotate_groups``: the loop items of the rotation task).
 
     A user none of whose holders could be read is left out (all its holders are pending).
+    The escrowed key ids are given once per batch (``escrowed_key_ids``), not once per user.
     """
     held = read_profiles(host_results)
     escrowed = sorted(set(escrowed_key_ids or []))
+    if batch_size is None:
+        batch_size = (plan.get("settings") or {}).get("batch_size")
     holders = []
     for holder in plan["holders"]:
         state = held.get(holder["id"]) if holder["reachable"] else None
         holders.append(dict(holder, read=bool(state and state["read"]), held_key_id=state["key_id"] if state else None,
                             reachable=holder["reachable"] and bool(state and state["read"])))
+    index = _holders_by_user(holders)
     groups = []
     for group in plan["aws_groups"]:
         users = []
         skipped = []
         for name in group["users"]:
-            mine = [h for h in holders if h["aws_id"] == group["aws_id"] and h["iam_user"] == name]
-            read = [h for h in mine if h["read"]]
+            read = [h for h in index.get((group["aws_id"], name), []) if h["read"]]
             if not read:
                 skipped.append(name)
                 continue
-            users.append({"name": name, "held_key_ids": [h["held_key_id"] or "" for h in read], "escrowed_key_ids": escrowed})
+            users.append({"name": name, "held_key_ids": [h["held_key_id"] or "" for h in read], "escrowed_key_ids": []})
         groups.append(dict(group, users=users, skipped_users=skipped))
+    several = len(groups) > 1
+    rotate = []
+    for group in groups:
+        if group["users"]:
+            for item in batches(group, group["users"], batch_size, several):
+                item["escrowed_key_ids"] = escrowed
+                rotate.append(item)
     return {
         "holders": holders,
         "aws_groups": groups,
-        "rotate_groups": [g for g in groups if g["users"]],
+        "rotate_groups": rotate,
         "escrowed_key_ids": escrowed,
+        "batch_size": batch_size,
+        "settings": plan.get("settings") or {},
         "sensitive": plan.get("sensitive", False),
     }
 
 
 # --------------------------------------------------------------------------- step 3
 def _group_results(rotation):
-    """``{aws_id: (users by name, error msg)}`` from the registered looped rotation task."""
-    out = {}
+    """From a registered looped task of iam_access_key_rotation (one item per batch):
+    ``({(aws_id, user): user result}, {(aws_id, user) or (aws_id, None): error msg})``. A batch that
+    failed as a whole (no per-user results) fails the users of its item (all of its AWS settings'
+    users without a result when the item does not list them)."""
+    users = {}
+    errors = {}
     for result in _loop_results(rotation):
         item = result.get("item") or {}
         gid = item.get("aws_id")
-        if gid is None:
+        if gid is None or result.get("skipped"):
             continue
-        users = {}
+        got = False
         for user in result.get("users") or []:
             if isinstance(user, dict) and user.get("user_name"):
-                users[user["user_name"]] = user
-        error = None
-        if result.get("failed") and not users:
-            error = str(result.get("msg") or "the rotation task failed")
-        if result.get("skipped"):
-            error = None
-        out[gid] = (users, error)
-    return out
+                users[(gid, user["user_name"])] = user
+                got = True
+        if result.get("failed") and not got:
+            msg = str(result.get("msg") or "the rotation task failed")
+            names = [u.get("name") if isinstance(u, dict) else u for u in item.get("users") or []]
+            if names:
+                for name in names:
+                    errors[(gid, name)] = msg
+            else:
+                errors[(gid, None)] = msg
+    return users, errors
+
+
+def _result_for(results, gid, name):
+    users, errors = results
+    return users.get((gid, name)), errors.get((gid, name)) or errors.get((gid, None))
 
 
 def targets(inputs, rotation, check_mode=False):
@@ -344,17 +443,19 @@ def targets(inputs, rotation, check_mode=False):
     """
     results = _group_results(rotation)
     escrowed = set(inputs.get("escrowed_key_ids") or [])
+    index = _holders_by_user(inputs["holders"])
     users = []
     escrow_store = []
     escrow_read = []
+    escrow_read_seen = set()
     holder_reads = {}
     new_secrets = {}
     for group in inputs["aws_groups"]:
         gid = group["aws_id"]
-        group_users, group_error = results.get(gid, ({}, None))
+        skipped_users = set(group.get("skipped_users") or [])
         names = [u["name"] for u in group["users"]] + list(group.get("skipped_users") or [])
         for name in names:
-            mine = [h for h in inputs["holders"] if h["aws_id"] == gid and h["iam_user"] == name]
+            mine = index.get((gid, name), [])
             entry = {
                 "key": user_key(gid, name),
                 "aws_id": gid,
@@ -372,10 +473,10 @@ def targets(inputs, rotation, check_mode=False):
                 "held": {h["id"]: h["held_key_id"] for h in mine},
             }
             users.append(entry)
-            if name in (group.get("skipped_users") or []):
+            if name in skipped_users:
                 entry["msg"] = "no holder of this user could be read: nothing done"
                 continue
-            result = group_users.get(name)
+            result, group_error = _result_for(results, gid, name)
             if result is None:
                 entry["failed"] = True
                 entry["msg"] = group_error or ("no rotation result for this user" if not check_mode else None)
@@ -385,6 +486,8 @@ def targets(inputs, rotation, check_mode=False):
             entry["decision"] = result.get("decision")
             entry["previous_key_ids"] = list(result.get("previous_key_ids") or [])
             entry["msg"] = result.get("msg")
+            if isinstance(result.get("keys"), dict):
+                entry["keys"] = result["keys"]  # carried to the retire step: no second read of the user
             if result.get("failed"):
                 entry["failed"] = True
                 continue
@@ -407,7 +510,8 @@ def targets(inputs, rotation, check_mode=False):
             if entry["write"] and entry["source"] is None and target is not None:
                 if target in escrowed:
                     entry["source"] = "escrow"
-                    if target not in escrow_read:
+                    if target not in escrow_read_seen:
+                        escrow_read_seen.add(target)
                         escrow_read.append(target)
                 else:
                     source = [h for h in reachable if h["held_key_id"] == target]
@@ -431,8 +535,34 @@ def targets(inputs, rotation, check_mode=False):
 
 
 # --------------------------------------------------------------------------- step 4
+def _file_writes(writes):
+    """The per-holder writes of one host grouped per credentials file: one credentials_profile call
+    (``profiles``) per file. The first owner/group set by a holder of the file applies to the file."""
+    files = []
+    index = {}
+    for write in writes:
+        item = index.get(write["path"])
+        if item is None:
+            item = {"path": write["path"], "owner": None, "group": None, "profiles": [], "holders": [], "_profiles": {}}
+            index[write["path"]] = item
+            files.append(item)
+        item["owner"] = item["owner"] or write.get("owner")
+        item["group"] = item["group"] or write.get("group")
+        if write["profile"] not in item["_profiles"]:
+            item["_profiles"][write["profile"]] = write["access_key_id"]
+            item["profiles"].append({"profile": write["profile"], "access_key_id": write["access_key_id"],
+                                     "secret_access_key": write["secret_access_key"]})
+        item["holders"].append({"id": write["id"], "profile": write["profile"]})
+    for item in files:
+        del item["_profiles"]
+        item["label"] = "%s (%d profile%s)" % (item["path"], len(item["profiles"]), "" if len(item["profiles"]) == 1 else "s")
+    return files
+
+
 def distribute(inputs, planned, escrow_query, holder_read_results):
-    """Step 4 (secrets in and out). Returns ``{writes: {host: [...]}, verify_groups: [...], users: [...]}``."""
+    """Step 4 (secrets in and out). Returns ``{writes: {host: [per holder]}, file_writes: {host: [per file]},
+    verify_groups: [...], users: [...]}``; ``file_writes`` are the loop items of the write task (one
+    credentials_profile call per file, with ``profiles``)."""
     secrets = dict(planned.get("new_secrets") or {})
     if isinstance(escrow_query, dict):
         for key in escrow_query.get("entries") or []:
@@ -479,9 +609,13 @@ def distribute(inputs, planned, escrow_query, holder_read_results):
         group = groups[entry["aws_id"]]
         verify.setdefault(entry["aws_id"], {"aws_id": entry["aws_id"], "label": group["label"], "aws": group["aws"], "key_pairs": []})
         verify[entry["aws_id"]]["key_pairs"].append({"access_key_id": target, "secret_access_key": secret, "name": entry["key"]})
-    # the same holders without the secret, for the read-back
+    for item in verify.values():
+        count = len(item["key_pairs"])
+        item["label"] = "%d key%s (%s)" % (count, "" if count == 1 else "s", item["label"])
+    # the same holders without the secret (what each file must hold afterwards)
     confirm = {host: group_by_file(items) for host, items in writes.items()}
-    return {"writes": writes, "confirm": confirm, "verify_groups": list(verify.values()), "users": users}
+    file_writes = {host: _file_writes(items) for host, items in writes.items()}
+    return {"writes": writes, "file_writes": file_writes, "confirm": confirm, "verify_groups": list(verify.values()), "users": users}
 
 
 # --------------------------------------------------------------------------- step 5
@@ -501,13 +635,21 @@ def verified_keys(verify):
     return out
 
 
-def retirement(inputs, planned_users, verify, confirm_results, check_mode=False):
-    """Step 5. Who is done: their other keys are retired and their escrow entry dropped."""
+def retirement(inputs, planned_users, verify, confirm_results, check_mode=False, batch_size=None):
+    """Step 5. Who is done: their other keys are retired and their escrow entry dropped.
+
+    ``confirm_results``: ``{host: registered}`` of the write task (key ids read back from each file
+    after its rename) or of a read of the files. ``retire_groups`` are the loop items of the retire
+    task, in batches of ``batch_size`` users; each user carries the keys the rotate step saw (``keys``)
+    so IAM is not read again.
+    """
     confirmed = read_profiles(confirm_results)
     checks = verified_keys(verify)
     groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
     retire = {}
+    order = []
     escrow_remove = []
+    removing = set()
     users = []
     escrowed = set(inputs.get("escrowed_key_ids") or [])
     for entry in planned_users:
@@ -528,11 +670,13 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False)
             if not valid and not check_mode:
                 entry["failed"] = True
                 entry["msg"] = "key %s did not verify (%s): old keys kept" % (target, reason)
+        pending = set(entry["pending"])
+        write = set(entry["write"])
         for hid in entry["holders"]:
-            if hid in entry["pending"]:
+            if hid in pending:
                 continue
-            if hid in entry["write"]:
-                # written this run: the read-back must show the target
+            if hid in write:
+                # written this run: the file read back after the write must hold the target
                 state = confirmed.get(hid)
                 if check_mode or (state and state["read"] and state["key_id"] == target):
                     entry["updated"].append(hid)
@@ -542,28 +686,58 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False)
                 entry["pending"].append(hid)
         if entry["failed"] or entry["pending"]:
             continue
-        group = groups[entry["aws_id"]]
-        retire.setdefault(entry["aws_id"], dict(group, users=[]))
-        retire[entry["aws_id"]]["users"].append({"name": entry["name"], "current_key_id": target})
+        if entry["aws_id"] not in retire:
+            retire[entry["aws_id"]] = []
+            order.append(entry["aws_id"])
+        user = {"name": entry["name"], "current_key_id": target}
+        if entry.get("keys") and not check_mode:
+            user["keys"] = entry["keys"]
+        retire[entry["aws_id"]].append(user)
         entry["retire"] = True
         # the escrow entry is no longer needed once every holder has the key
         for kid in [target] + list(entry.get("previous_key_ids") or []):
             stored_now = entry.get("source") == "new" and kid == target and not check_mode
-            if (kid in escrowed or stored_now) and kid not in escrow_remove:
+            if (kid in escrowed or stored_now) and kid not in removing:
+                removing.add(kid)
                 escrow_remove.append(kid)
-    return {"retire_groups": list(retire.values()), "escrow_remove": escrow_remove, "users": users}
+    several = len(groups) > 1
+    retire_groups = []
+    for gid in order:
+        retire_groups.extend(batches(groups[gid], retire[gid], batch_size or inputs.get("batch_size"), several))
+    return {"retire_groups": retire_groups, "escrow_remove": escrow_remove, "users": users}
 
 
 # --------------------------------------------------------------------------- step 6
+def _status(entry, retired_ids, check_mode):
+    """One word per user for the totals: rotated, converged, up_to_date, pending, failed."""
+    if entry.get("failed"):
+        return "failed"
+    if entry.get("decision") is None:
+        return "pending"
+    if entry.get("pending"):
+        return "pending"
+    if entry.get("decision") == "create":
+        return "rotated"
+    if entry.get("decision") == "converge":
+        return "converged"
+    if retired_ids:
+        return "retired"
+    return "up_to_date"
+
+
 def report(retired, retire_results, check_mode=False):
-    """Step 6. The summary per user, and the errors that fail the play at its end."""
+    """Step 6. The summary: ``lines`` for people (a totals line, then one line per user that changed or
+    needs attention), ``totals``, ``summary`` (every user's full data) and the ``errors`` that fail
+    the play at its end."""
     results = _group_results(retire_results)
     summary = {}
     errors = []
     pending = []
+    lines = []
+    totals = {"rotated": 0, "up_to_date": 0, "converged": 0, "retired": 0, "pending": 0, "failed": 0}
+    several = len({u["aws_id"] for u in retired["users"]}) > 1
     for entry in retired["users"]:
-        group_users, group_error = results.get(entry["aws_id"], ({}, None))
-        retire = group_users.get(entry["name"]) if entry.get("retire") else None
+        retire, group_error = _result_for(results, entry["aws_id"], entry["name"]) if entry.get("retire") else (None, None)
         retired_ids = []
         if retire:
             retired_ids = ["%s %s" % (a.get("access_key_id"), a.get("action"))
@@ -602,9 +776,28 @@ def report(retired, retire_results, check_mode=False):
                          % (entry.get("target_key_id") or "the new key"))
         if notes:
             line["note"] = "; ".join(notes)
-        several = len({u["aws_id"] for u in retired["users"]}) > 1
-        summary["%s (%s)" % (entry["name"], entry.get("label")) if several else entry["name"]] = line
+        name = "%s (%s)" % (entry["name"], entry.get("label")) if several else entry["name"]
+        summary[name] = line
+        status = _status(entry, retired_ids, check_mode)
+        line["status"] = status
+        totals[status] += 1
+        if status != "up_to_date":
+            text = "%s: %s; %s" % (name, status.replace("_", " "), what)
+            text += "; holders_updated=%d, holders_pending=%s" % (
+                len(line["holders_updated"]), ", ".join(line["holders_pending"]) if line["holders_pending"] else "0")
+            if retired_ids:
+                text += "; retired %s" % ", ".join(retired_ids)
+            if notes and status in ("pending", "failed"):
+                text += "; %s" % line["note"]
+            lines.append(text)
         if entry.get("failed"):
             errors.append("%s (%s): %s" % (entry["name"], entry.get("label"), entry.get("msg")))
         pending.extend(entry.get("pending") or [])
-    return {"summary": summary, "errors": errors, "pending": sorted(set(pending)), "check_mode": bool(check_mode)}
+    head = "%s%d users: %d rotated, %d up to date, %d converged, %d retired old keys only, %d pending, %d failed" % (
+        "check mode, would do - " if check_mode else "", len(retired["users"]), totals["rotated"], totals["up_to_date"],
+        totals["converged"], totals["retired"], totals["pending"], totals["failed"])
+    shown = errors[:MAX_ERRORS_SHOWN]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        shown.append("... and %d more (see the registered result's summary)" % (len(errors) - MAX_ERRORS_SHOWN))
+    return {"lines": [head] + lines, "totals": totals, "summary": summary, "errors": errors, "errors_shown": shown,
+            "pending": sorted(set(pending)), "check_mode": bool(check_mode)}

@@ -277,7 +277,9 @@ def test_retired_deactivates_other_active_and_keeps_it_within_grace():
 def test_retired_zero_grace_deletes_in_same_run():
     keys = [key(A, age=100), key(B, age=1)]
     plan = plan_rotation(keys, retired(B, delete_after_days=0), NOW)
-    assert kinds(plan) == [("deactivate", A), ("delete", A), ("untag", A)]
+    # deleted in the same run: no deactivation record written, none to remove
+    assert kinds(plan) == [("deactivate", A), ("delete", A)]
+    assert plan["actions"][0]["record"] is False
     after, _again = assert_idempotent(keys, retired(B, delete_after_days=0), plan)
     assert [k["access_key_id"] for k in after] == [B]
 

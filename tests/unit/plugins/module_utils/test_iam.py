@@ -290,6 +290,8 @@ def test_bad_users_option_fails_before_any_call(users, message):
 @pytest.mark.parametrize("params, message", [
     ({"max_age_days": 0}, "max_age_days"),
     ({"delete_after_days": -1}, "delete_after_days"),
+    ({"delete_after_days": 10000000000}, "delete_after_days must be between 0 and 36500"),
+    ({"max_age_days": 10000000000}, "max_age_days must be between 0 and 36500"),
     ({"concurrency": 0}, "concurrency"),
 ])
 def test_bad_numbers_fail(params, message):
@@ -353,3 +355,53 @@ def test_many_failures_keep_the_message_short_but_name_every_user():
     assert kind == "fail" and result["failed_users"] == names
     assert all(name in result["msg"] for name in names)
     assert "15 more in users[].msg" in result["msg"]
+
+
+def test_forced_rotation_then_retire_with_carried_state_costs_four_iam_requests():
+    """list, create (rotate step); deactivate, delete (retire step, state carried over): no tag request at all."""
+    iam = FakeIAM()
+    iam.add_user("erin", keys=[("AKIAOLD0000000000009", "Active", OLD)])
+    kind, result = run(_iam.run_rotation, FakeModule(iam, users=["erin"], force=True))
+    assert kind == "exit"
+    user = result["users"][0]
+    new = user["new_key"]["access_key_id"]
+    assert [k["access_key_id"] for k in user["keys"]["keys"]] == ["AKIAOLD0000000000009", new]
+    assert "s3cr3t" not in repr(user["keys"])
+    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", delete_after_days=0,
+                                                     users=[{"name": "erin", "current_key_id": new, "keys": user["keys"]}]))
+    assert kind == "exit" and result["changed"]
+    assert [c[0] for c in iam.calls] == ["list_access_keys", "create_access_key", "update_access_key", "delete_access_key"]
+    assert set(iam.users["erin"]["keys"]) == {new} and iam.users["erin"]["tags"] == {}
+
+
+def test_failed_delete_after_unrecorded_deactivation_records_it():
+    iam = FakeIAM()
+    iam.add_user("fred", keys=[("AKIAOLD0000000000008", "Active", OLD), ("AKIACUR0000000000008", "Active", OLD)])
+    iam.fail[("delete_access_key", "fred")] = client_error("AccessDenied", 403)
+    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", delete_after_days=0,
+                                                     users=[{"name": "fred", "current_key_id": "AKIACUR0000000000008"}]))
+    assert kind == "fail" and "AccessDenied" in result["msg"]
+    assert iam.users["fred"]["keys"]["AKIAOLD0000000000008"]["Status"] == "Inactive"
+    assert "keyops:deactivated:AKIAOLD0000000000008" in iam.users["fred"]["tags"]  # a later run deletes it after the grace
+
+
+def test_user_tags_read_only_when_an_inactive_key_exists():
+    iam = FakeIAM()
+    iam.add_user("gina", keys=[("AKIACUR0000000000007", "Active", datetime.datetime.now(UTC))])
+    iam.add_user("hank", keys=[("AKIACUR0000000000006", "Active", datetime.datetime.now(UTC)),
+                               ("AKIAOLD0000000000006", "Inactive", OLD)])
+    kind, _result = run(_iam.run_rotation, FakeModule(iam, users=["gina", "hank"]))
+    assert kind == "exit"
+    assert sorted(iam.calls) == [("list_access_keys", "gina"), ("list_access_keys", "hank"), ("list_user_tags", "hank")]
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"keys": "x"}, "users[0].keys"),
+    ({"keys": [{"access_key_id": "nope", "status": "Active"}]}, "access_key_id"),
+    ({"keys": [{"access_key_id": "AKIACUR0000000000001", "status": "Gone"}]}, "status"),
+    ({"keys": [{"access_key_id": "AKIACUR0000000000001", "status": "Active", "create_date": "yesterday"}]}, "ISO 8601"),
+])
+def test_bad_carried_state_fails_before_any_call(keys, message):
+    iam = FakeIAM()
+    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", users=[{"name": "a", "current_key_id": "AKIACUR0000000000001", "keys": keys}]))
+    assert kind == "fail" and message in result["msg"] and iam.calls == []

@@ -201,3 +201,34 @@ def test_read_profile_key(tmp_path):
         _verify.read_profile_key(str(path), "q")
     with pytest.raises(VerifyError, match="does not exist"):
         _verify.read_profile_key(str(tmp_path / "missing"), "p")
+
+
+def test_many_keys_in_rounds_wait_once_for_the_batch():
+    """1000 keys: every round checks every due key; the waits are those of one key, not 1000 times them."""
+    clock = Clock()
+    clients = {}
+
+    def sts_for(key):
+        fresh = key["name"] % 2 == 0  # half the keys are refused once (IAM catching up)
+        clients[key["name"]] = FakeSts((["InvalidClientTokenId"] if fresh else []) + [IDENTITY])
+        return clients[key["name"]]
+
+    keys = [{"access_key_id": KEY_ID, "secret_access_key": SECRET, "name": i} for i in range(1000)]
+    keys.append({"access_key_id": "not-a-key", "secret_access_key": SECRET, "name": "bad"})
+    outcomes = _verify.verify_keys(keys, sts_for, lambda _id: MISSING, Policy(required_successes=3, delay=1), concurrency=8,
+                                   clock=clock, sleep=clock.sleep, wall=lambda: 10000.0)
+    assert [o[0]["name"] for o in outcomes] == [k["name"] for k in keys]
+    assert all(o[1]["valid"] for o in outcomes[:1000]) and outcomes[1000][1]["reason"] == "malformed_key_id"
+    assert {c.calls for n, c in clients.items() if n % 2} == {3} and {c.calls for n, c in clients.items() if n % 2 == 0} == {4}
+    assert clock.now == 3  # one key refused once: 1 s backoff + 2 x 1 s between successes, for the whole batch
+    assert SECRET not in repr([o[1] for o in outcomes])
+
+
+def test_many_keys_an_error_stops_only_its_key():
+    clock = Clock()
+    scripts = {0: ["Throttling"], 1: [IDENTITY]}
+    outcomes = _verify.verify_keys(
+        [{"access_key_id": KEY_ID, "secret_access_key": SECRET, "name": i} for i in (0, 1)],
+        lambda key: FakeSts(scripts[key["name"]]), lambda _id: None, Policy(required_successes=1), clock=clock, sleep=clock.sleep,
+    )
+    assert isinstance(outcomes[0][2], VerifyError) and "Throttling" in str(outcomes[0][2]) and outcomes[1][1]["valid"]
