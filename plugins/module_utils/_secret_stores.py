@@ -294,8 +294,8 @@ def run_ssm(module):
                 new_secret = "%s(new)" % MASK if holder["secret_parameter"] in item["written"] else MASK
                 diffs.append((
                     "%s = %s\n%s = %s\n" % (holder["id_parameter"], planned.get("held_id"), holder["secret_parameter"], MASK),
-                    "%s = %s\n%s = %s (SecureString)\n" % (holder["id_parameter"], planned["access_key_id"],
-                                                         holder["secret_parameter"], new_secret),
+                    "%s = %s\n%s = %s (SecureString)\n" % (
+                        holder["id_parameter"], planned["access_key_id"], holder["secret_parameter"], new_secret),
                 ))
         results.append(item)
     _finish(module, results, diffs, "secret_parameter")
