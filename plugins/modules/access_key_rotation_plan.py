@@ -72,7 +72,7 @@ options:
   host_results_var:
     description:
       - The names of variables registered on the holder hosts that the step reads through C(hostvars)
-        (one per holder type: the reads or writes of credentials files, env files, Secrets Manager, SSM).
+        (one per holder type, the reads or writes of credentials files, env files, Secrets Manager and SSM).
       - A single name is accepted as before.
     type: list
     elements: str

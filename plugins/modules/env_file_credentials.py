@@ -92,11 +92,19 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    description: Predicts the change exactly and writes nothing.
+    details:
+      - Predicts the change exactly; nothing is written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-    description: Before/after of the whole file, every secret-looking value masked.
+    details:
+      - The file before and after, with the value of every secret-looking variable masked.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
 notes:
   - Values are written unquoted unless the existing line quotes them (AWS key ids and secrets need
     no quoting), so both systemd and docker read the same value.

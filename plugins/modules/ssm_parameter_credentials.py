@@ -52,11 +52,21 @@ extends_documentation_fragment:
   - amazon.aws.boto3
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    description: Reads and predicts exactly; writes nothing.
+    details:
+      - Reads and predicts exactly; nothing is written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-    description: Before/after key id of each changing pair; the secret masked.
+    details:
+      - The key id of each changing pair before and after; the secret masked.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
   - Written from the controller with the task's AWS settings; the parameters' region is the task's region.
   - The secret parameter is written before the id parameter.
