@@ -28,7 +28,7 @@ ARGUMENT_SPEC = dict(
     results=dict(type="raw"),
     escrowed_key_ids=dict(type="list", elements="str", default=[]),
     escrow_query=dict(type="raw"),
-    host_results_var=dict(type="str"),
+    host_results_var=dict(type="list", elements="str"),
     verify_successes=dict(type="raw"),
     verify_timeout=dict(type="raw"),
     batch_size=dict(type="raw"),
@@ -67,17 +67,21 @@ class ActionModule(ActionBase):
         except KeyError:
             return None
 
-    def _host_results(self, task_vars, hosts, name):
+    def _host_results(self, task_vars, hosts, names):
+        """``{host or host/var: registered}`` of one or more registered variables (a list of names:
+        the reads/writes of every holder type)."""
         hostvars = task_vars.get("hostvars") or {}
         # a host no longer in the play (unreachable, failed) counts as not read, whatever it registered before
         in_play = set(plain(task_vars.get("ansible_play_hosts") or []))
+        names = [names] if isinstance(names, str) else list(names or [])
         out = {}
         for host in hosts:
             if host not in in_play:
                 continue
-            value = self._hostvar(hostvars, host, name)
-            if value is not None:
-                out[host] = value
+            for name in names:
+                value = self._hostvar(hostvars, host, name)
+                if value is not None:
+                    out[host if len(names) == 1 else "%s/%s" % (host, name)] = value
         return out
 
     def run(self, tmp=None, task_vars=None):

@@ -494,8 +494,42 @@ def run(key_dir, name, policy, check_mode=False, now=None):
     return result
 
 
+def known_ec2_regions():
+    """Every EC2 region botocore knows, over all partitions (aws, aws-cn, aws-us-gov, ...)."""
+    import botocore.session  # pylint: disable=import-outside-toplevel
+
+    session = botocore.session.Session()
+    regions = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return regions
+
+
+def region_problem(regions, known):
+    """None when every region is known, else a message naming the variable and the bad names."""
+    if regions is None:
+        return None
+    if not regions:
+        return "regions (key_pair_rotation_regions) must list at least one region"
+    bad = [region for region in regions if region not in known]
+    if bad:
+        return ("regions (key_pair_rotation_regions): %s %s not an EC2 region of any AWS partition; nothing was changed"
+                % (", ".join(repr(region) for region in bad), "is" if len(bad) == 1 else "are"))
+    if len(set(regions)) != len(regions):
+        return "regions (key_pair_rotation_regions) lists a region twice"
+    return None
+
+
 def run_module(module):
     params = module.params
+    if params.get("regions") is not None:
+        try:
+            known = known_ec2_regions()
+        except ImportError:
+            module.fail_json(msg="regions: checking region names needs botocore on the controller")
+        problem = region_problem(params["regions"], known)
+        if problem:
+            module.fail_json(msg=problem)
     policy = {
         "state": params["state"],
         "max_age_days": params["max_age_days"],

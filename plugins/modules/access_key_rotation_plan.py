@@ -70,8 +70,12 @@ options:
     description: With O(step=distribute), the registered result of M(keyops.aws.access_key_escrow) O(keyops.aws.access_key_escrow#module:state=query).
     type: raw
   host_results_var:
-    description: The name of a variable registered on the holder hosts that the step reads through C(hostvars).
-    type: str
+    description:
+      - The names of variables registered on the holder hosts that the step reads through C(hostvars)
+        (one per holder type, the reads or writes of credentials files, env files, Secrets Manager and SSM).
+      - A single name is accepted as before.
+    type: list
+    elements: str
   verify_successes:
     description: With O(step=holders), the role's C(access_key_rotation_verify_successes), validated (1 to 100).
     type: raw

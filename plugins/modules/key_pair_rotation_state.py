@@ -63,6 +63,14 @@ options:
       - With O(state=promoted), the C(SHA256:) fingerprint of the pending key that was verified. The
         module refuses to promote another key. When it is already the current key nothing changes.
     type: str
+  regions:
+    description:
+      - The EC2 regions the key pair is meant for (the role passes C(key_pair_rotation_regions)).
+      - Checked against the regions botocore knows in every AWS partition before anything is read or
+        written; an unknown name (such as V(moon-1)) fails the task naming the region.
+    type: list
+    elements: str
+    version_added: 0.2.0
 notes:
   - Supports C(check_mode) (the plan is computed on the real directory, nothing is written) and C(diff_mode)
     (fingerprints before and after, never key material).
@@ -184,6 +192,7 @@ def main():
             max_age_days=dict(type="int", default=90),
             force=dict(type="bool", default=False),
             fingerprint=dict(type="str"),
+            regions=dict(type="list", elements="str"),
         ),
         required_if=[("state", "promoted", ("fingerprint",))],
         supports_check_mode=True,

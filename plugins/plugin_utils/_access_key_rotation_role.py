@@ -32,8 +32,12 @@ Steps (each returns plain dicts/lists; secrets only where said):
 
 import hashlib
 import json
+import re
 
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import CredentialsFileError, check_profile_name
+from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import parameter_name_problem, secret_name_problem
+
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 AWS_OPTIONS = (
     "access_key",
@@ -47,7 +51,15 @@ AWS_OPTIONS = (
     "aws_config",
 )
 SENSITIVE_AWS_OPTIONS = ("secret_key", "session_token")
-CREDENTIAL_KEYS = ("iam_user", "path", "profile", "owner", "group")
+CREDENTIAL_KEYS = ("iam_user", "type", "path", "profile", "owner", "group")
+# the keys each holder type accepts besides iam_user and type
+TYPE_KEYS = {
+    "credentials_file": ("path", "profile", "owner", "group"),
+    "env_file": ("path", "id_var", "secret_var", "owner", "group"),
+    "secretsmanager": ("secret_id", "id_key", "secret_key", "create", "kms_key_id"),
+    "ssm_parameter": ("id_parameter", "secret_parameter", "kms_key_id"),
+}
+HOLDER_TYPES = tuple(TYPE_KEYS)
 MAX_DAYS = 36500  # a hundred years: more is a typo (and overflows date arithmetic)
 BOUNDS = {
     # variable: (minimum, maximum)
@@ -173,40 +185,94 @@ def merge_policy(current, other):
 
 
 # --------------------------------------------------------------------------- step 1
+def _nonempty(item, name, where):
+    if not isinstance(item.get(name), str) or not item[name].strip():
+        raise RoleError("%s needs %s (a non-empty string); nothing was changed" % (where, name))
+    return item[name]
+
+
 def normalize_credentials(value, host):
     """The host's access_key_rotation_credentials as a list of holder dicts (validated)."""
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RoleError("host %s: access_key_rotation_credentials must be a list of dicts (iam_user, path, profile, owner, group)" % host)
+        raise RoleError("host %s: access_key_rotation_credentials must be a list of dicts (iam_user, type, ...)" % host)
     entries = []
     for index, item in enumerate(value):
         where = "host %s: access_key_rotation_credentials[%d]" % (host, index)
         if not isinstance(item, dict):
             raise RoleError("%s must be a dict with iam_user and path" % where)
-        unknown = sorted(set(item) - set(CREDENTIAL_KEYS))
+        kind = item.get("type") or "credentials_file"
+        if kind not in TYPE_KEYS:
+            raise RoleError("%s: unknown type %r (allowed: %s); nothing was changed" % (where, kind, ", ".join(HOLDER_TYPES)))
+        where = "%s (type %s)" % (where, kind)
+        allowed = ("iam_user", "type") + TYPE_KEYS[kind]
+        unknown = sorted(set(item) - set(allowed))
         if unknown:
-            raise RoleError("%s has unknown keys %s (allowed: %s)" % (where, ", ".join(unknown), ", ".join(CREDENTIAL_KEYS)))
-        for required in ("iam_user", "path"):
-            if not isinstance(item.get(required), str) or not item[required].strip():
-                raise RoleError("%s needs %s (a non-empty string)" % (where, required))
-        profile = item.get("profile")
-        if profile in (None, ""):
-            profile = "default"
-        if not isinstance(profile, str):
-            raise RoleError("%s: profile must be a string" % where)
-        try:
-            check_profile_name(profile)
-        except CredentialsFileError as exc:
-            raise RoleError("%s.profile: %s; nothing was changed" % (where, exc)) from None
-        entry = {"iam_user": item["iam_user"].strip(), "path": item["path"], "profile": profile}
-        for optional in ("owner", "group"):
-            if item.get(optional) not in (None, ""):
-                entry[optional] = str(item[optional])
-            else:
-                entry[optional] = None
+            raise RoleError("%s has unknown keys %s (allowed: %s); nothing was changed" % (where, ", ".join(unknown), ", ".join(allowed)))
+        entry = {"iam_user": _nonempty(item, "iam_user", where).strip(), "type": kind}
+        if kind in ("credentials_file", "env_file"):
+            entry["path"] = _nonempty(item, "path", where)
+            for optional in ("owner", "group"):
+                entry[optional] = str(item[optional]) if item.get(optional) not in (None, "") else None
+        if kind == "credentials_file":
+            profile = item.get("profile")
+            if profile in (None, ""):
+                profile = "default"
+            if not isinstance(profile, str):
+                raise RoleError("%s: profile must be a string" % where)
+            try:
+                check_profile_name(profile)
+            except CredentialsFileError as exc:
+                raise RoleError("%s.profile: %s; nothing was changed" % (where, exc)) from None
+            entry["profile"] = profile
+            entry["key"] = profile
+        elif kind == "env_file":
+            for name, default in (("id_var", "AWS_ACCESS_KEY_ID"), ("secret_var", "AWS_SECRET_ACCESS_KEY")):
+                value_ = item.get(name) or default
+                if not isinstance(value_, str) or not _VAR_NAME.match(value_):
+                    raise RoleError("%s: %s %r is not a valid variable name; nothing was changed" % (where, name, value_))
+                entry[name] = value_
+            if entry["id_var"] == entry["secret_var"]:
+                raise RoleError("%s: id_var and secret_var must differ; nothing was changed" % where)
+            entry["key"] = entry["id_var"]
+        elif kind == "secretsmanager":
+            problem = secret_name_problem(item.get("secret_id"))
+            if problem:
+                raise RoleError("%s: %s; nothing was changed" % (where, problem))
+            entry["secret_id"] = item["secret_id"]
+            entry["id_key"] = item.get("id_key") or "aws_access_key_id"
+            entry["secret_key"] = item.get("secret_key") or "aws_secret_access_key"
+            if not isinstance(entry["id_key"], str) or not isinstance(entry["secret_key"], str) or entry["id_key"] == entry["secret_key"]:
+                raise RoleError("%s: id_key and secret_key must be two different strings; nothing was changed" % where)
+            entry["create"] = _bool(item.get("create", False), "create", where)
+            if entry["create"] and entry["secret_id"].startswith("arn:"):
+                raise RoleError("%s: a secret named by its ARN is never created (create: true); nothing was changed" % where)
+            entry["kms_key_id"] = item.get("kms_key_id") or None
+            entry["key"] = entry["secret_id"]
+        else:
+            for name in ("id_parameter", "secret_parameter"):
+                problem = parameter_name_problem(name, item.get(name))
+                if problem:
+                    raise RoleError("%s: %s; nothing was changed" % (where, problem))
+                entry[name] = item[name]
+            if entry["id_parameter"] == entry["secret_parameter"]:
+                raise RoleError("%s: id_parameter and secret_parameter must differ; nothing was changed" % where)
+            entry["kms_key_id"] = item.get("kms_key_id") or None
+            entry["key"] = entry["secret_parameter"]
         entries.append(entry)
     return entries
+
+
+def holder_id_of(host, entry):
+    kind = entry.get("type") or "credentials_file"
+    if kind == "credentials_file":
+        return holder_id(host, entry["path"], entry["profile"])
+    if kind == "env_file":
+        return "%s:%s{%s}" % (host, entry["path"], entry["id_var"])
+    if kind == "secretsmanager":
+        return "%s:secretsmanager:%s" % (host, entry["secret_id"])
+    return "%s:ssm:%s" % (host, entry["secret_parameter"])
 
 
 def holder_id(host, path, profile):
@@ -245,9 +311,9 @@ def collect_holders(host_vars, play_hosts, play_policy, settings=None):
         group = groups[gid]
         group["policy"] = merge_policy(group["policy"], policy)
         for entry in entries:
-            hid = holder_id(host, entry["path"], entry["profile"])
+            hid = holder_id_of(host, entry)
             if hid in seen:
-                raise RoleError("host %s lists %s profile %s twice in access_key_rotation_credentials" % (host, entry["path"], entry["profile"]))
+                raise RoleError("host %s lists the holder %s twice in access_key_rotation_credentials" % (host, hid))
             seen.add(hid)
             holder = dict(entry, id=hid, host=host, aws_id=gid, user=user_key(gid, entry["iam_user"]), reachable=host in play_hosts)
             holders.append(holder)
@@ -255,19 +321,90 @@ def collect_holders(host_vars, play_hosts, play_policy, settings=None):
                 group_users[gid].add(entry["iam_user"])
                 group["users"].append(entry["iam_user"])
     by_host = {}
+    env_by_host = {}
     for holder in holders:
-        if holder["reachable"]:
+        if holder["reachable"] and holder["type"] == "credentials_file":
             by_host.setdefault(holder["host"], []).append(
                 {"id": holder["id"], "path": holder["path"], "profile": holder["profile"], "iam_user": holder["iam_user"]}
             )
+        elif holder["reachable"] and holder["type"] == "env_file":
+            env_by_host.setdefault(holder["host"], []).append(dict(holder, access_key_id=None, secret_access_key=None))
+    store_reads = {"secretsmanager": [], "ssm_parameter": []}
+    for kind in store_reads:
+        mine = [dict(h, access_key_id=None, secret_access_key=None) for h in holders if h["reachable"] and h["type"] == kind]
+        store_reads[kind] = store_groups(kind, mine, groups)
     return {
         "holders": holders,
         "aws_groups": [groups[gid] for gid in order],
         "holders_by_host": by_host,
         "reads_by_host": {host: group_by_file(entries) for host, entries in by_host.items()},
+        "env_reads_by_host": {host: env_files(entries) for host, entries in env_by_host.items()},
+        "sm_reads": store_reads["secretsmanager"],
+        "ssm_reads": store_reads["ssm_parameter"],
         "sensitive": any(has_sensitive(groups[gid]["aws"]) for gid in order),
         "settings": checked,
     }
+
+
+def env_files(entries):
+    """Env file holders of one host (with ``access_key_id``/``secret_access_key``, None to only read)
+    grouped per file: the loop items of one keyops.aws.env_file_credentials call per file."""
+    files = []
+    index = {}
+    for entry in entries:
+        item = index.get(entry["path"])
+        if item is None:
+            item = {"path": entry["path"], "owner": None, "group": None, "entries": [], "holders": [], "_vars": set()}
+            index[entry["path"]] = item
+            files.append(item)
+        item["owner"] = item["owner"] or entry.get("owner")
+        item["group"] = item["group"] or entry.get("group")
+        if entry["id_var"] not in item["_vars"]:
+            item["_vars"].add(entry["id_var"])
+            wanted = {"id_var": entry["id_var"], "secret_var": entry["secret_var"]}
+            if entry.get("access_key_id"):
+                wanted.update(access_key_id=entry["access_key_id"], secret_access_key=entry["secret_access_key"])
+            item["entries"].append(wanted)
+        item["holders"].append({"id": entry["id"], "key": entry["id_var"]})
+    for item in files:
+        del item["_vars"]
+        item["label"] = "%s (%d entr%s)" % (item["path"], len(item["entries"]), "y" if len(item["entries"]) == 1 else "ies")
+    return files
+
+
+def store_groups(kind, entries, groups):
+    """Secrets Manager / SSM holders grouped per AWS settings: one controller call per account/region.
+    Each item: ``{aws_id, aws, label, module_holders: [the module's holders option], holders: [{id, key}]}``."""
+    out = []
+    index = {}
+    for entry in entries:
+        item = index.get(entry["aws_id"])
+        if item is None:
+            group = groups[entry["aws_id"]] if isinstance(groups, dict) else entry
+            item = {"aws_id": entry["aws_id"], "aws": group["aws"], "label": group["label"], "module_holders": [],
+                    "holders": [], "_keys": set()}
+            index[entry["aws_id"]] = item
+            out.append(item)
+        if entry["key"] not in item["_keys"]:
+            item["_keys"].add(entry["key"])
+            if kind == "secretsmanager":
+                wanted = {"secret_id": entry["secret_id"], "id_key": entry["id_key"], "secret_key": entry["secret_key"],
+                          "create": entry["create"]}
+                if entry.get("kms_key_id"):
+                    wanted["kms_key_id"] = entry["kms_key_id"]
+            else:
+                wanted = {"id_parameter": entry["id_parameter"], "secret_parameter": entry["secret_parameter"]}
+                if entry.get("kms_key_id"):
+                    wanted["kms_key_id"] = entry["kms_key_id"]
+            if entry.get("access_key_id"):
+                wanted.update(access_key_id=entry["access_key_id"], secret_access_key=entry["secret_access_key"])
+            item["module_holders"].append(wanted)
+        item["holders"].append({"id": entry["id"], "key": entry["key"]})
+    for item in out:
+        del item["_keys"]
+        count = len(item["module_holders"])
+        item["label"] = "%d %s holder%s (%s)" % (count, kind, "" if count == 1 else "s", item["label"])
+    return out
 
 
 # --------------------------------------------------------------------------- step 2
@@ -321,11 +458,27 @@ def read_profiles(host_results):
                     held[profile["name"]] = key_id
                 elif profile.get("profile"):
                     held[profile["profile"]] = profile.get("access_key_id") or None
+            unread = set()
+            for entry in result.get("entries") or []:  # env_file_credentials
+                if isinstance(entry, dict) and entry.get("id_var"):
+                    key_id = entry.get("access_key_id") or None
+                    held[entry["id_var"]] = key_id if (key_id and entry.get("has_secret", True)) else None
+            for entry in result.get("holders") or []:  # secretsmanager_credentials / ssm_parameter_credentials
+                if not isinstance(entry, dict):
+                    continue
+                name = entry.get("secret_id") or entry.get("secret_parameter")
+                if entry.get("failed"):
+                    unread.add(name)
+                else:
+                    held[name] = entry.get("access_key_id") or None
+            if result.get("holders") and failed and not result.get("msg", "").endswith("nothing was changed"):
+                failed = False  # per-holder failures: the others were read/written
             for holder in item["holders"]:
-                if failed:
+                key = holder.get("key", holder.get("profile"))
+                if failed or key in unread:
                     state[holder["id"]] = {"read": False, "key_id": None, "error": str(result.get("msg") or "not read")}
                 else:
-                    state[holder["id"]] = {"read": True, "key_id": held.get(holder["profile"]), "error": None}
+                    state[holder["id"]] = {"read": True, "key_id": held.get(key), "error": None}
     return state
 
 
@@ -518,7 +671,7 @@ def targets(inputs, rotation, check_mode=False):
                         escrow_read_seen.add(target)
                         escrow_read.append(target)
                 else:
-                    source = [h for h in reachable if h["held_key_id"] == target]
+                    source = [h for h in reachable if h["held_key_id"] == target and h.get("type", "credentials_file") == "credentials_file"]
                     if source:
                         entry["source"] = "holder"
                         entry["source_holder"] = source[0]["id"]
@@ -584,6 +737,8 @@ def distribute(inputs, planned, escrow_query, holder_read_results):
     holders = {h["id"]: h for h in inputs["holders"]}
     groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
     writes = {}
+    env_writes = {}
+    store_writes = {"secretsmanager": [], "ssm_parameter": []}
     verify = {}
     users = []
     for entry in planned["users"]:
@@ -600,16 +755,22 @@ def distribute(inputs, planned, escrow_query, holder_read_results):
             continue
         for hid in entry["write"]:
             holder = holders[hid]
-            writes.setdefault(holder["host"], []).append({
-                "id": hid,
-                "iam_user": holder["iam_user"],
-                "path": holder["path"],
-                "profile": holder["profile"],
-                "owner": holder.get("owner"),
-                "group": holder.get("group"),
-                "access_key_id": target,
-                "secret_access_key": secret,
-            })
+            kind = holder.get("type", "credentials_file")
+            if kind == "credentials_file":
+                writes.setdefault(holder["host"], []).append({
+                    "id": hid,
+                    "iam_user": holder["iam_user"],
+                    "path": holder["path"],
+                    "profile": holder["profile"],
+                    "owner": holder.get("owner"),
+                    "group": holder.get("group"),
+                    "access_key_id": target,
+                    "secret_access_key": secret,
+                })
+            elif kind == "env_file":
+                env_writes.setdefault(holder["host"], []).append(dict(holder, access_key_id=target, secret_access_key=secret))
+            else:
+                store_writes[kind].append(dict(holder, access_key_id=target, secret_access_key=secret))
         group = groups[entry["aws_id"]]
         verify.setdefault(entry["aws_id"], {"aws_id": entry["aws_id"], "label": group["label"], "aws": group["aws"], "key_pairs": []})
         verify[entry["aws_id"]]["key_pairs"].append({"access_key_id": target, "secret_access_key": secret, "name": entry["key"]})
@@ -619,7 +780,10 @@ def distribute(inputs, planned, escrow_query, holder_read_results):
     # the same holders without the secret (what each file must hold afterwards)
     confirm = {host: group_by_file(items) for host, items in writes.items()}
     file_writes = {host: _file_writes(items) for host, items in writes.items()}
-    return {"writes": writes, "file_writes": file_writes, "confirm": confirm, "verify_groups": list(verify.values()), "users": users}
+    return {"writes": writes, "file_writes": file_writes, "confirm": confirm, "verify_groups": list(verify.values()), "users": users,
+            "env_writes": {host: env_files(items) for host, items in env_writes.items()},
+            "sm_writes": store_groups("secretsmanager", store_writes["secretsmanager"], groups),
+            "ssm_writes": store_groups("ssm_parameter", store_writes["ssm_parameter"], groups)}
 
 
 # --------------------------------------------------------------------------- step 5

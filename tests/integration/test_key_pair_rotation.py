@@ -425,3 +425,13 @@ def test_host_that_does_not_accept_the_new_key_keeps_the_old_one(rotation, bed):
     assert bed.ssh("host3", kept[0]).returncode == 0
     summary = rotation.summary()
     assert summary["pending_hosts"] == ["host3"] and canonical(old_public) not in authorized_canonicals(bed, "host1")
+
+
+def test_unknown_region_fails_before_any_key_is_generated(rotation, bed):
+    """issue 9: a region name no partition has fails naming the variable; no key, no host touched."""
+    before = {host: snapshot(bed.host(host)["home"]) for host in HOSTS}
+    proc = rotation.run(extra={"key_pair_rotation_regions": ["us-east-1", "moon-1"]}, expect_rc=2)
+    assert "key_pair_rotation_regions" in proc.stdout and "'moon-1' is not an EC2 region" in proc.stdout
+    assert not os.path.exists(rotation.key_dir) or not os.listdir(rotation.key_dir)
+    assert {host: snapshot(bed.host(host)["home"]) for host in HOSTS} == before
+    assert region_material(bed, "us-east-1", rotation.name) is None

@@ -274,3 +274,62 @@ def test_writes_grouped_per_file():
          "secret_access_key": "s"} for h in plan["holders"]])
     assert [(f["path"], [p["profile"] for p in f["profiles"]], f["label"]) for f in files] == [
         ("/c", ["a", "b"], "/c (2 profiles)"), ("/d", ["default"], "/d (1 profile)")]
+# --------------------------------------------------------------------------- holder types (issue 12)
+def test_holder_types_are_validated_naming_the_holder():
+    from ansible_collections.keyops.aws.plugins.plugin_utils import _access_key_rotation_role as r
+
+    good = r.normalize_credentials([
+        {"iam_user": "u", "path": "/c"},
+        {"iam_user": "u", "type": "env_file", "path": "/e.env"},
+        {"iam_user": "u", "type": "secretsmanager", "secret_id": "app/aws", "create": True},
+        {"iam_user": "u", "type": "ssm_parameter", "id_parameter": "/a/id", "secret_parameter": "/a/secret"},
+    ], "h1")
+    assert [e["type"] for e in good] == ["credentials_file", "env_file", "secretsmanager", "ssm_parameter"]
+    assert [r.holder_id_of("h1", e) for e in good] == [
+        "h1:/c[default]", "h1:/e.env{AWS_ACCESS_KEY_ID}", "h1:secretsmanager:app/aws", "h1:ssm:/a/secret"]
+    bad = [
+        ({"iam_user": "u", "type": "vault"}, "unknown type 'vault'"),
+        ({"iam_user": "u", "type": "secretsmanager"}, "secret_id is required"),
+        ({"iam_user": "u", "type": "ssm_parameter", "id_parameter": "bad name", "secret_parameter": "/x"}, "not a valid parameter name"),
+        ({"iam_user": "u", "type": "ssm_parameter", "id_parameter": "/a", "secret_parameter": "aws/x"}, "must start with /"),
+        ({"iam_user": "u", "type": "env_file", "path": "/e", "profile": "x"}, "unknown keys profile"),
+        ({"iam_user": "u", "type": "secretsmanager", "create": True,
+          "secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"}, "never created"),
+    ]
+    for entry, message in bad:
+        with pytest.raises(r.RoleError) as info:
+            r.normalize_credentials([{"iam_user": "u", "path": "/c"}, entry], "h1")
+        assert "host h1: access_key_rotation_credentials[1]" in str(info.value) and message in str(info.value), str(info.value)
+
+
+def test_store_holders_are_grouped_per_account_and_files_per_host():
+    from ansible_collections.keyops.aws.plugins.plugin_utils import _access_key_rotation_role as r
+
+    host_vars = {
+        "h1": {"credentials": [{"iam_user": "u", "type": "secretsmanager", "secret_id": "a"},
+                               {"iam_user": "v", "type": "secretsmanager", "secret_id": "b"},
+                               {"iam_user": "u", "type": "env_file", "path": "/e"},
+                               {"iam_user": "v", "type": "env_file", "path": "/e", "id_var": "V_ID", "secret_var": "V_SECRET"}]},
+        "h2": {"credentials": [{"iam_user": "u", "type": "ssm_parameter", "id_parameter": "/p/id", "secret_parameter": "/p/s"}],
+               "aws": {"region": "eu-west-1"}},
+    }
+    plan = r.collect_holders(host_vars, ["h1", "h2"], {"max_age_days": 90, "delete_after_days": 7, "force": False})
+    assert len(plan["sm_reads"]) == 1 and [h["secret_id"] for h in plan["sm_reads"][0]["module_holders"]] == ["a", "b"]
+    assert len(plan["ssm_reads"]) == 1 and plan["ssm_reads"][0]["aws"] == {"region": "eu-west-1"}
+    assert plan["reads_by_host"] == {}
+    env = plan["env_reads_by_host"]["h1"]
+    assert len(env) == 1 and [e["id_var"] for e in env[0]["entries"]] == ["AWS_ACCESS_KEY_ID", "V_ID"]
+    # reads of every type map back to the holders
+    results = {
+        "h1/sm": {"results": [{"item": plan["sm_reads"][0], "holders": [
+            {"secret_id": "a", "access_key_id": "AKIAAAAAAAAAAAAAAAAA", "failed": False},
+            {"secret_id": "b", "access_key_id": None, "failed": True, "msg": "secret b: cannot read it"}], "failed": True}]},
+        "h1/env": {"results": [{"item": env[0], "entries": [
+            {"id_var": "AWS_ACCESS_KEY_ID", "access_key_id": "AKIABBBBBBBBBBBBBBBB", "has_secret": True},
+            {"id_var": "V_ID", "access_key_id": "AKIACCCCCCCCCCCCCCCC", "has_secret": False}]}]},
+    }
+    state = r.read_profiles(results)
+    assert state["h1:secretsmanager:a"] == {"read": True, "key_id": "AKIAAAAAAAAAAAAAAAAA", "error": None}
+    assert state["h1:secretsmanager:b"]["read"] is False
+    assert state["h1:/e{AWS_ACCESS_KEY_ID}"]["key_id"] == "AKIABBBBBBBBBBBBBBBB"
+    assert state["h1:/e{V_ID}"]["key_id"] is None  # an id without its secret is not a usable key

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: secretsmanager_credentials
+short_description: Set AWS access key pairs in Secrets Manager JSON secrets, many secrets per call
+version_added: 0.2.0
+description:
+  - Sets two keys of a JSON secret (O(holders[].id_key) and O(holders[].secret_key)) to an access key
+    pair, keeping every other key of the JSON object. Many secrets of one account and region are
+    handled in one call, concurrently.
+  - A secret that changes gets exactly one new version (C(PutSecretValue)); a secret that already
+    holds the pair gets none.
+  - A missing secret is created only with O(holders[].create=true); a secret named by its ARN is never
+    created. A secret that does not hold a JSON object is refused and left as it is.
+  - A holder without O(holders[].access_key_id) is only read (the key id it holds is returned).
+  - One holder failing never stops the others; the task fails at the end naming each failed secret.
+  - No secret appears in the result, a message or a diff (C(--diff) shows the JSON keys with every
+    value but the key id masked).
+author:
+  - keyops.aws contributors (@keyops-aws)
+options:
+  holders:
+    description:
+      - The secrets to write or read.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      secret_id:
+        description: The secret's name or ARN.
+        type: str
+        required: true
+      id_key:
+        description: The JSON key that holds the access key id.
+        type: str
+        default: aws_access_key_id
+      secret_key:
+        description: The JSON key that holds the secret access key.
+        type: str
+        default: aws_secret_access_key
+      access_key_id:
+        description: The access key id to set; omitted = only read this secret.
+        type: str
+      secret_access_key:
+        description: The secret access key of O(holders[].access_key_id).
+        type: str
+      create:
+        description: Create the secret when it does not exist (never for an ARN).
+        type: bool
+        default: false
+      kms_key_id:
+        description: The KMS key of a secret this task creates (else the account's default key).
+        type: str
+extends_documentation_fragment:
+  - keyops.aws.concurrency
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Reads and predicts exactly; nothing is written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details:
+      - The JSON keys of each changing secret before and after, every value but the key id masked.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
+notes:
+  - Written from the controller with the task's AWS settings; the secret's region is the task's region.
+seealso:
+  - module: keyops.aws.ssm_parameter_credentials
+  - ref: keyops.aws.access_key_rotation
+    description: The role that rotates IAM keys and writes them to holders of this kind.
+"""
+
+EXAMPLES = r"""
+- name: Put the new key in two application secrets
+  keyops.aws.secretsmanager_credentials:
+    region: eu-west-1
+    holders:
+      - secret_id: prod/billing/aws
+        access_key_id: "{{ new_key.access_key_id }}"
+        secret_access_key: "{{ new_key.secret_access_key }}"
+      - secret_id: prod/reports/aws
+        id_key: AccessKeyId
+        secret_key: SecretAccessKey
+        create: true
+        access_key_id: "{{ new_key.access_key_id }}"
+        secret_access_key: "{{ new_key.secret_access_key }}"
+  no_log: true
+"""
+
+RETURN = r"""
+holders:
+  description: One item per holder, in order (never a secret).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    secret_id:
+      description: The secret.
+      type: str
+    access_key_id:
+      description: The key id the secret holds after the task (null when none or failed).
+      type: str
+    action:
+      description: V(put) (a new version), V(create) or null (nothing written).
+      type: str
+    changed:
+      description: Whether the secret was (in check mode, would be) written.
+      type: bool
+    failed:
+      description: Whether this holder failed.
+      type: bool
+    msg:
+      description: Why it failed (names the secret; never a secret value).
+      type: str
+failed_holders:
+  description: The secret_id of each failed holder.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import CONCURRENCY_ARGSPEC
+from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import run_secretsmanager
+
+
+def main():
+    argument_spec = dict(
+        holders=dict(
+            type="list", elements="dict", required=True, no_log=False,
+            options=dict(
+                secret_id=dict(type="str", required=True),
+                id_key=dict(type="str", default="aws_access_key_id", no_log=False),
+                secret_key=dict(type="str", default="aws_secret_access_key", no_log=False),
+                access_key_id=dict(type="str", no_log=False),
+                secret_access_key=dict(type="str", no_log=True),
+                create=dict(type="bool", default=False),
+                kms_key_id=dict(type="str", no_log=False),
+            ),
+        ),
+        **CONCURRENCY_ARGSPEC
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_secretsmanager(module)
+
+
+if __name__ == "__main__":
+    main()

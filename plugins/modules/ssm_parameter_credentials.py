@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: ssm_parameter_credentials
+short_description: Set AWS access key pairs in SSM Parameter Store parameter pairs, many pairs per call
+version_added: 0.2.0
+description:
+  - Sets an access key pair in two SSM parameters, O(holders[].id_parameter) (keeps its type;
+    C(String) when created) and O(holders[].secret_parameter) (always a C(SecureString)). Many pairs
+    of one account and region are handled in one call, concurrently.
+  - A parameter that already holds its value gets no new version; a changing parameter gets exactly one.
+  - O(holders[].kms_key_id) is applied on every write of the secret parameter; without it a created
+    parameter uses the account's default key (C(alias/aws/ssm)) and an existing one keeps its key.
+  - A holder without O(holders[].access_key_id) is only read (the key id it holds is returned).
+  - One holder failing never stops the others; the task fails at the end naming each failed parameter.
+  - No secret appears in the result, a message or a diff.
+author:
+  - keyops.aws contributors (@keyops-aws)
+options:
+  holders:
+    description:
+      - The parameter pairs to write or read.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      id_parameter:
+        description: The parameter holding the access key id (a name such as C(/app/aws/access_key_id)).
+        type: str
+        required: true
+      secret_parameter:
+        description: The SecureString parameter holding the secret access key.
+        type: str
+        required: true
+      kms_key_id:
+        description: The KMS key (id, ARN or alias) of the secret parameter, applied on every write.
+        type: str
+      access_key_id:
+        description: The access key id to set; omitted = only read this pair.
+        type: str
+      secret_access_key:
+        description: The secret access key of O(holders[].access_key_id).
+        type: str
+extends_documentation_fragment:
+  - keyops.aws.concurrency
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Reads and predicts exactly; nothing is written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details:
+      - The key id of each changing pair before and after; the secret masked.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
+notes:
+  - Written from the controller with the task's AWS settings; the parameters' region is the task's region.
+  - The secret parameter is written before the id parameter.
+seealso:
+  - module: keyops.aws.secretsmanager_credentials
+  - ref: keyops.aws.access_key_rotation
+    description: The role that rotates IAM keys and writes them to holders of this kind.
+"""
+
+EXAMPLES = r"""
+- name: Put the new key in the app's parameters
+  keyops.aws.ssm_parameter_credentials:
+    holders:
+      - id_parameter: /billing/aws/access_key_id
+        secret_parameter: /billing/aws/secret_access_key
+        kms_key_id: alias/billing
+        access_key_id: "{{ new_key.access_key_id }}"
+        secret_access_key: "{{ new_key.secret_access_key }}"
+  no_log: true
+"""
+
+RETURN = r"""
+holders:
+  description: One item per holder, in order (never a secret).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id_parameter:
+      description: The id parameter.
+      type: str
+    secret_parameter:
+      description: The secret parameter.
+      type: str
+    access_key_id:
+      description: The key id the pair holds after the task (null when none or failed).
+      type: str
+    written:
+      description: The parameters that were (in check mode, would be) written.
+      type: list
+      elements: str
+    changed:
+      description: Whether a parameter was (would be) written.
+      type: bool
+    failed:
+      description: Whether this holder failed.
+      type: bool
+    msg:
+      description: Why it failed (names the parameter; never a secret value).
+      type: str
+failed_holders:
+  description: The secret_parameter of each failed holder.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import CONCURRENCY_ARGSPEC
+from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import run_ssm
+
+
+def main():
+    argument_spec = dict(
+        holders=dict(
+            type="list", elements="dict", required=True, no_log=False,
+            options=dict(
+                id_parameter=dict(type="str", required=True),
+                secret_parameter=dict(type="str", required=True, no_log=False),
+                kms_key_id=dict(type="str", no_log=False),
+                access_key_id=dict(type="str", no_log=False),
+                secret_access_key=dict(type="str", no_log=True),
+            ),
+        ),
+        **CONCURRENCY_ARGSPEC
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    run_ssm(module)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The role keyops.aws.access_key_rotation with every holder type (issue 12): one IAM user held at once
+by a credentials file, an env file, a Secrets Manager secret and an SSM parameter pair.
+
+Asserted through the files, boto3 (secret versions, parameter versions, IAM key states) and STS.
+"""
+
+import json
+import os
+import stat
+
+from test_access_key_rotation import Scenario, recap, total_changed  # pylint: disable=import-error
+
+DB_PASSWORD = "s3cret db password with spaces"
+
+
+def _env_text(key):
+    return (
+        "# billing.env: systemd EnvironmentFile= / docker --env-file\n"
+        "\n"
+        "APP_NAME=\"billing service\"\n"
+        "export AWS_ACCESS_KEY_ID=%s\n"
+        "AWS_SECRET_ACCESS_KEY=\"%s\"\n"
+        "AWS_ACCESS_KEY_ID_OLD=AKIALOOKALIKELOOKALI\n"
+        "DB_PASSWORD='%s'\n"
+        "REGION=us-east-1"
+    ) % (key["AccessKeyId"], key["SecretAccessKey"], DB_PASSWORD)
+
+
+def _env_values(path):
+    values = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _sep, value = line.partition("=")
+            name = name.replace("export ", "").strip()
+            values[name] = value.strip().strip("\"'")
+    return values
+
+
+class Stores:
+    def __init__(self, bed, tag):
+        self.sm = bed.client("secretsmanager")
+        self.ssm = bed.client("ssm")
+        self.secret_id = "akr-%s/app" % tag
+        self.prefix = "/akr-%s" % tag
+
+    def seed(self, key):
+        self.sm.create_secret(Name=self.secret_id, SecretString=json.dumps({
+            "aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"],
+            "db_password": DB_PASSWORD, "port": 5432}))
+        self.ssm.put_parameter(Name=self.prefix + "/id", Value=key["AccessKeyId"], Type="String")
+        self.ssm.put_parameter(Name=self.prefix + "/secret", Value=key["SecretAccessKey"], Type="SecureString")
+
+    def secret(self):
+        return json.loads(self.sm.get_secret_value(SecretId=self.secret_id)["SecretString"])
+
+    def secret_versions(self):
+        return len(self.sm.list_secret_version_ids(SecretId=self.secret_id)["Versions"])
+
+    def params(self):
+        got = self.ssm.get_parameters(Names=[self.prefix + "/id", self.prefix + "/secret"], WithDecryption=True)["Parameters"]
+        return {p["Name"].rsplit("/", 1)[1]: (p["Value"], p["Type"], p["Version"]) for p in got}
+
+    def state(self):
+        return (self.secret(), self.secret_versions(), self.params())
+
+
+def _holders(s, user, p1, e1, stores, sm_extra=None):
+    sm_holder = {"iam_user": user, "type": "secretsmanager", "secret_id": stores.secret_id}
+    sm_holder.update(sm_extra or {})
+    return {
+        "host1": {"access_key_rotation_credentials": [
+            {"iam_user": user, "path": p1},
+            {"iam_user": user, "type": "env_file", "path": e1},
+            sm_holder,
+        ]},
+        "host2": {"access_key_rotation_credentials": [
+            {"iam_user": user, "type": "ssm_parameter", "id_parameter": stores.prefix + "/id",
+             "secret_parameter": stores.prefix + "/secret"},
+        ]},
+    }
+
+
+def test_every_holder_type_check_run_check_run(bed, tmp_path, ansible_playbook, no_secrets):
+    s = Scenario(bed, tmp_path, ansible_playbook)
+    user, (old,) = s.user("holders")
+    p1, e1 = s.path("host1"), s.path("host1", "billing.env")
+    s.write(p1, [("default", old)])
+    original_env = _env_text(old)
+    with open(e1, "w", encoding="utf-8") as handle:
+        handle.write(original_env)
+    os.chmod(e1, 0o640)
+    stores = Stores(bed, s.tag)
+    stores.seed(old)
+    inventory = s.inventory(_holders(s, user, p1, e1, stores))
+    before = (s.state([user], [p1, e1]), stores.state())
+
+    out = s.run(inventory, {"access_key_rotation_force": True}, check=True)
+    assert total_changed(out) > 0
+    assert (s.state([user], [p1, e1]), stores.state()) == before
+
+    out = s.run(inventory, {"access_key_rotation_force": True}, verbosity=4, diff=True)
+    new_id = s.assert_converged(user, [(p1, "default")])
+    assert new_id != old["AccessKeyId"] and s.keys(user)[old["AccessKeyId"]] == "Inactive"
+    env = _env_values(e1)
+    secret = stores.secret()
+    params = stores.params()
+    new_secret = env["AWS_SECRET_ACCESS_KEY"]
+    s.secrets.add(new_secret)
+    with open(e1, encoding="utf-8") as handle:
+        assert handle.read() == original_env.replace(old["AccessKeyId"], new_id).replace(old["SecretAccessKey"], new_secret)
+    assert stat.S_IMODE(os.stat(e1).st_mode) == 0o600
+    assert secret == {"aws_access_key_id": new_id, "aws_secret_access_key": new_secret, "db_password": DB_PASSWORD, "port": 5432}
+    assert params["id"] == (new_id, "String", 2) and params["secret"] == (new_secret, "SecureString", 2)
+    assert stores.secret_versions() == 2
+    for key_id, key_secret in ((env["AWS_ACCESS_KEY_ID"], new_secret), (secret["aws_access_key_id"], secret["aws_secret_access_key"]),
+                               (params["id"][0], params["secret"][0])):
+        sts = bed.client("sts", access_key_id=key_id, secret_access_key=key_secret)
+        assert sts.get_caller_identity()["Arn"].endswith(":user/" + user)
+
+    after = (s.state([user], [p1, e1]), stores.state())
+    out = s.run(inventory, check=True)
+    assert total_changed(out) == 0, recap(out)
+    out = s.run(inventory)
+    assert total_changed(out) == 0, recap(out)
+    assert (s.state([user], [p1, e1]), stores.state()) == after  # no new secret or parameter version
+    s.assert_no_leak(ansible_playbook.outputs, no_secrets)
+    for output in ansible_playbook.outputs:
+        no_secrets(output, [DB_PASSWORD])
+
+
+def test_failing_secret_holder_keeps_old_key_then_converges(bed, tmp_path, ansible_playbook, no_secrets):
+    s = Scenario(bed, tmp_path, ansible_playbook)
+    user, (old,) = s.user("smfail")
+    p1, e1 = s.path("host1"), s.path("host1", "app.env")
+    s.write(p1, [("default", old)])
+    with open(e1, "w", encoding="utf-8") as handle:
+        handle.write(_env_text(old))
+    stores = Stores(bed, s.tag)
+    stores.seed(old)
+    stores.secret_id += "-missing"  # a secret that does not exist, without create
+    inventory = s.inventory(_holders(s, user, p1, e1, stores))
+    out = s.run(inventory, {"access_key_rotation_force": True}, expect_rc=2)
+    assert "secret %s does not exist; set create: true" % stores.secret_id in out
+    assert s.keys(user)[old["AccessKeyId"]] == "Active"  # the old key stays Active
+    fixed = s.inventory(_holders(s, user, p1, e1, stores, {"create": True}), name="fixed.yml")
+    s.run(fixed)
+    new_id = s.assert_converged(user, [(p1, "default")])
+    assert stores.secret()["aws_access_key_id"] == new_id
+    assert _env_values(e1)["AWS_ACCESS_KEY_ID"] == new_id
+    s.assert_no_leak(ansible_playbook.outputs, no_secrets)
+
+
+def test_bad_holder_entries_fail_naming_the_holder(bed, tmp_path, ansible_playbook):
+    s = Scenario(bed, tmp_path, ansible_playbook)
+    user, (old,) = s.user("badholder")
+    p1 = s.path("host1")
+    s.write(p1, [("default", old)])
+    cases = [
+        ({"iam_user": user, "type": "vault", "path": p1}, "unknown type 'vault'"),
+        ({"iam_user": user, "type": "secretsmanager"}, "secret_id is required"),
+        ({"iam_user": user, "type": "ssm_parameter", "id_parameter": "bad name", "secret_parameter": "/x/y"},
+         "id_parameter 'bad name' is not a valid parameter name"),
+    ]
+    before = s.state([user], [p1])
+    for index, (entry, message) in enumerate(cases):
+        inventory = s.inventory({"host1": {"access_key_rotation_credentials": [{"iam_user": user, "path": p1}, entry]}},
+                                name="bad%d.yml" % index)
+        out = s.run(inventory, {"access_key_rotation_force": True}, expect_rc=2)
+        assert "host host1: access_key_rotation_credentials[1]" in out and message in out, out[-2000:]
+        assert s.state([user], [p1]) == before
