@@ -28,7 +28,7 @@ KNOWN_OPTIONS = (
     "agent-forwarding", "cert-authority", "command", "environment", "expiry-time", "from",
     "no-agent-forwarding", "no-port-forwarding", "no-pty", "no-touch-required", "no-user-rc",
     "no-x11-forwarding", "permitlisten", "permitopen", "port-forwarding", "principals", "pty",
-    "restrict", "tunnel", "user-rc", "verify-required", "x11-forwarding",
+    "restrict", "tunnel", "user-rc", "verify-required", "x11-forwarding", "touch-required", "no-verify-required",
 )
 _VALUE_OPTIONS = ("command", "environment", "expiry-time", "from", "permitlisten", "permitopen", "principals", "tunnel")
 
@@ -107,20 +107,207 @@ def split_options(text):
     return options
 
 
+# sshd's option parser (auth-options.c sshauthopt_parse): flags matched by prefix, case-insensitively,
+# in this order; "no-" negates those that allow it.
+_FLAGS = (
+    ("restrict", False), ("cert-authority", False), ("port-forwarding", True), ("agent-forwarding", True),
+    ("x11-forwarding", True), ("touch-required", True), ("verify-required", True), ("pty", True), ("user-rc", True),
+)
+_VALUED = ("command", "principals", "from", "expiry-time", "environment", "permitopen", "permitlisten", "tunnel")
+_ENV_MAX = 1024  # SSH_AUTHOPT_ENV_MAX
+_PERMIT_MAX = 4096  # SSH_AUTHOPT_PERMIT_MAX
+_TUNID_MAX = 0x7FFFFFFF - 2  # SSH_TUNID_MAX
+_NI_MAXHOST = 1025
+
+
+def _opt_dequote(text, pos, name):
+    """(value, position after it) as sshd's opt_dequote: ``\"`` is a quote, the value ends at the next quote."""
+    if pos >= len(text) or text[pos] != '"':
+        raise AuthorizedKeysError('key option %s needs a double-quoted value: %s="..."' % (name, name))
+    pos += 1
+    out = []
+    while pos < len(text) and text[pos] != '"':
+        if text[pos] == "\\" and text[pos + 1:pos + 2] == '"':
+            pos += 1
+        out.append(text[pos])
+        pos += 1
+    if pos >= len(text):
+        raise AuthorizedKeysError("key option %s: missing end quote" % name)
+    return "".join(out), pos + 1
+
+
+def _strtonum(value, low, high):
+    """sshd's strtonum: an optionally signed decimal integer within [low, high], else None."""
+    match = re.match(r"^[ \t\n\v\f\r]*([+-]?[0-9]+)$", value)
+    if not match:
+        return None
+    number = int(match.group(1))
+    return number if low <= number <= high else None
+
+
+def _check_expiry(value):
+    """sshd's parse_absolute_time: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, optionally followed by Z or UTC."""
+    import calendar
+    import datetime
+    import time as _time
+
+    text, utc = value, False
+    if len(text) > 1 and text[-1:].upper() == "Z":
+        text, utc = text[:-1], True
+    elif len(text) > 3 and text[-3:].upper() == "UTC":
+        text, utc = text[:-3], True
+    formats = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    if len(text) not in formats or not text.isdigit() or not text.isascii():
+        return "invalid expiry time (sshd reads YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, optionally followed by Z or UTC)"
+    try:
+        when = datetime.datetime.strptime(text, formats[len(text)])
+    except ValueError:
+        return "invalid expiry time (not a real date and time)"
+    stamp = calendar.timegm(when.timetuple()) if utc else _time.mktime(when.timetuple())
+    if stamp <= 0:
+        return "invalid expiry time (sshd refuses a time at or before 1970-01-01)"
+    return None
+
+
+def _valid_env_name(name):
+    return bool(name) and all((char.isascii() and char.isalnum()) or char == "_" for char in name)
+
+
+def _a2port(port):
+    number = _strtonum(port, 0, 65535)
+    if number is not None:
+        return number
+    try:
+        import socket
+
+        return socket.getservbyname(port, "tcp")
+    except (OSError, UnicodeError, ValueError):
+        return -1
+
+
+def _check_permit(value, listen):
+    """sshd's handle_permit: [host:]port (listen) or host:port, host may be [bracketed], port a number or *."""
+    if listen and ":" not in value:
+        value = "*:" + value
+    # hpdelim2
+    if value.startswith("["):
+        close = value.find("]")
+        if close < 0:
+            return "invalid permission hostname (an unclosed [)"
+        delim = close + 1
+    else:
+        found = [i for i in (value.find(":"), value.find("/")) if i >= 0]
+        delim = min(found) if found else len(value)
+    host = value[:delim]
+    if delim < len(value) and value[delim] not in ":/":
+        return "invalid permission hostname (expected : or / after ])"
+    if len(host.encode("utf-8")) >= _NI_MAXHOST:
+        return "invalid permission hostname (too long)"
+    if delim >= len(value):
+        return "invalid permission port (expected host:port)"
+    port = value[delim + 1:]
+    if port != "*" and _a2port(port) <= 0:
+        return "invalid permission port (a port 1-65535, a service name or *)"
+    return None
+
+
+def _check_from(value):
+    """What makes sshd deny the key at login (match_host_and_ip returns -1): an empty pattern, a bad CIDR."""
+    import ipaddress
+
+    for entry in value.split(","):
+        entry = entry[1:] if entry.startswith("!") else entry
+        if not entry:
+            return "an empty pattern in the list (sshd then refuses every login with this key)"
+        address, slash, mask = entry.partition("/")
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            continue  # a host name or wildcard pattern
+        if slash:
+            if not mask or not mask[0].isdigit() or not mask.isdigit() or int(mask) > 128:
+                continue  # sshd does not read it as an address either: a pattern that never matches
+            try:
+                ipaddress.ip_network(entry, strict=True)
+            except ValueError:
+                return ("%s is not a network (a mask longer than the address or host bits set); sshd then refuses "
+                        "every login with this key" % entry)
+        del parsed
+    return None
+
+
+def check_options_text(text):
+    """Refuse an options string sshd would reject (sshd then skips the whole line: a lock-out).
+
+    Follows auth-options.c (sshauthopt_parse and its helpers) step by step; messages name the option
+    and the problem, never an environment or command value.
+    """
+    pos, seen, nenv, npermit = 0, set(), 0, 0
+    lower = text.lower()
+    while pos < len(text) and text[pos] not in _BLANKS:
+        matched, option_start = False, pos
+        for flag, negatable in _FLAGS:
+            at = pos + 3 if negatable and lower.startswith("no-", pos) and lower.startswith(flag, pos + 3) else pos
+            if lower.startswith(flag, at):
+                pos, matched = at + len(flag), True
+                break
+        if not matched:
+            for name in _VALUED:
+                if lower.startswith(name + "=", pos):
+                    pos += len(name) + 1
+                    value, pos = _opt_dequote(text, pos, name)
+                    problem = None
+                    if name in ("command", "principals", "from"):
+                        if name in seen:
+                            problem = 'more than one %s="..." option' % name
+                        elif name == "from":
+                            problem = _check_from(value)
+                        elif name == "principals" and (not value or "" in value.split(",")):
+                            problem = "an empty principal name"
+                        seen.add(name)
+                    elif name == "expiry-time":
+                        problem = _check_expiry(value)
+                    elif name == "environment":
+                        nenv += 1
+                        if nenv > _ENV_MAX + 1:
+                            problem = "too many environment options"
+                        elif "=" not in value or not _valid_env_name(value.partition("=")[0]):
+                            problem = "invalid environment string (sshd wants NAME=value, NAME of letters, digits and _)"
+                    elif name in ("permitopen", "permitlisten"):
+                        npermit += 1
+                        if npermit > _PERMIT_MAX + 1:
+                            problem = "too many permission options"
+                        else:
+                            problem = _check_permit(value, name == "permitlisten")
+                    elif name == "tunnel":
+                        if value.lower() != "any" and _strtonum(value, 0, _TUNID_MAX) is None:
+                            problem = "invalid tun device (a number 0-%d or any)" % _TUNID_MAX
+                    if problem:
+                        raise AuthorizedKeysError("key option %s: %s" % (name, problem))
+                    matched = True
+                    break
+        if pos >= len(text) or text[pos] in _BLANKS:
+            break
+        if text[pos] != "," or not matched:
+            name = text[option_start:].split(",", 1)[0].partition("=")[0]
+            if not name:
+                raise AuthorizedKeysError("empty key option (two commas in a row?)")
+            if matched and text[pos] == "=" and name.lower() in KNOWN_OPTIONS:
+                raise AuthorizedKeysError("key option %s takes no value" % name)
+            raise AuthorizedKeysError("unknown key option %r (sshd would ignore the whole line)" % name[:40])
+        pos += 1
+        if pos >= len(text):
+            raise AuthorizedKeysError("key options end with a comma (sshd would ignore the whole line)")
+    return None
+
+
 def check_options(options):
     """Refuse options sshd would reject (it then ignores the whole line: a lock-out)."""
     for option in options:
-        name, sep, value = option.partition("=")
-        lname = name.lower()
-        if not name:
+        if not option:
             raise AuthorizedKeysError("empty key option (two commas in a row?)")
-        if lname not in KNOWN_OPTIONS:
-            raise AuthorizedKeysError("unknown key option %r (sshd would ignore the whole line)" % name[:40])
-        if lname in _VALUE_OPTIONS:
-            if not sep or len(value) < 2 or value[0] != '"' or value[-1] != '"':
-                raise AuthorizedKeysError('key option %s needs a double-quoted value: %s="..."' % (name, name))
-        elif sep:
-            raise AuthorizedKeysError("key option %s takes no value" % name)
+    if options:
+        check_options_text(",".join(options))
 
 
 def _parse_key_at(text, pos):

@@ -16,6 +16,11 @@ newline, a UTF-8 byte order mark). It reads files the way botocore's RawConfigPa
   lines in between do not end the value);
 - option names are case-insensitive, section names are not; a section or an option that appears
   twice is an error (botocore refuses such a file);
+- a section header is ``[`` up to the last ``]`` of the line, what follows is ignored
+  (``[profile foo] # comment``); a setting before the first section and a nested block line
+  without ``=`` are errors (botocore refuses both files);
+- ``[default]`` and ``[profile default]`` in one config file are refused although botocore reads
+  such a file: botocore uses the later section, smithy-rs (the Rust SDK) the ``profile`` one.
 - in a config file the profile ``NAME`` is the section ``[profile NAME]`` (``[default]`` or
   ``[profile default]`` for the default profile); in a credentials file it is ``[NAME]``.
 
@@ -39,7 +44,9 @@ MASK = "********"
 _SECRET_NAME = re.compile(r"secret|token|password|passphrase|credential_process", re.IGNORECASE)
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 _OPTION = re.compile(r"^(?P<indent>[ \t]*)(?P<name>[^=:]*?)(?P<sp1>[ \t]*)(?P<delim>[=:])(?P<sp2>[ \t]*)(?P<value>.*?)(?P<trail>[ \t]*)$")
-_SECTION = re.compile(r"^[ \t]*\[(?P<header>.+)\][ \t]*$")
+# As configparser's SECTCRE, matched against the stripped line: the header runs to the LAST "]" and
+# whatever follows it is ignored (``[profile foo] # comment`` and ``[profile foo];`` are profile foo).
+_SECTION = re.compile(r"\[(?P<header>.+)\]")
 _OPTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _BOM = "\ufeff"
 
@@ -138,6 +145,36 @@ def _split_lines(text):
     return lines
 
 
+def _check_nested(lines):
+    """Refuse a nested block line botocore cannot read.
+
+    A setting with an empty value followed by indented lines (``s3 =`` + ``  max_concurrency = 10``)
+    is a nested block: botocore splits each of its lines at ``=`` and refuses the whole file when a
+    line has none (configloader._parse_nested).
+    """
+    nested = False
+    for line in lines:
+        if line.kind == OPTION:
+            nested = line.value == ""
+        elif line.kind == SECTION:
+            nested = False
+        elif line.kind == CONTINUATION and nested and "=" not in line.value:
+            raise CredentialsFileError(
+                "line %d: a line of the nested block of %s has no '='; AWS tools refuse to read such a file"
+                % (line.number, _owner_name(lines, line))
+            )
+
+
+def _owner_name(lines, continuation):
+    name = "?"
+    for line in lines:
+        if line is continuation:
+            break
+        if line.kind == OPTION:
+            name = line.name
+    return name
+
+
 class CredentialsFile:
     """A parsed credentials/config file that renders back to the exact bytes it was read from."""
 
@@ -181,23 +218,27 @@ class CredentialsFile:
             if option_indent is not None and indent > option_indent:
                 lines.append(Line(body, eol, CONTINUATION, number, value=stripped, indent=indent))
                 continue
-            section = _SECTION.match(body)
+            section = _SECTION.match(stripped)
             if section:
                 lines.append(Line(body, eol, SECTION, number, name=section.group("header")))
                 option_indent = None
                 in_section = True
                 continue
+            if not in_section and not stripped.startswith("["):
+                # botocore (configparser) refuses the whole file: MissingSectionHeaderError
+                raise CredentialsFileError(
+                    "line %d: a setting before the first [section]; AWS tools refuse to read such a file" % number
+                )
             option = _OPTION.match(body)
             if option and option.group("name").strip():
                 name = option.group("name").strip().lower()
                 lines.append(Line(body, eol, OPTION, number, name=name, value=option.group("value"), indent=indent))
                 option_indent = indent
-                if not in_section:
-                    option_indent = None
                 continue
             if stripped.startswith("["):
                 raise CredentialsFileError("line %d: a section header must look like [name]" % number)
             raise CredentialsFileError("line %d: expected [section], key = value, a comment or a blank line" % number)
+        _check_nested(lines)
         return cls(lines, file_type, bom)
 
     def _index(self):
@@ -222,8 +263,8 @@ class CredentialsFile:
                 last_option = None
             elif line.kind == OPTION:
                 if current is None:
-                    self.warnings.append(
-                        "line %d: a setting before any [section]; AWS tools refuse to read this file" % line.number
+                    raise CredentialsFileError(
+                        "line %d: a setting before the first [section]; AWS tools refuse to read such a file" % line.number
                     )
                 elif line.name in current.options:
                     raise CredentialsFileError(
@@ -281,11 +322,11 @@ class CredentialsFile:
         if line.value == "":
             nested = {}
             for item in continuation:
-                match = _OPTION.match(item.text)
-                if match and match.group("name").strip():
-                    nested[match.group("name").strip().lower()] = match.group("value")
-                else:
+                # as botocore's _parse_nested: split at the first "=", names keep their case
+                if "=" not in item.value:
                     return "\n".join([line.value] + [item.value for item in continuation])
+                key, _sep, val = item.value.partition("=")
+                nested[key.strip()] = val.strip()
             return nested
         return "\n".join([line.value] + [item.value for item in continuation])
 

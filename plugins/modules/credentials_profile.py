@@ -19,8 +19,12 @@ description:
     mode from its first byte, flushed to disk, then renamed over the file), so a reader never sees
     a half-written file and other users never see the secret. Missing parent directories are
     created with mode C(0700).
-  - A file that AWS tools could not read (a profile or an option that appears twice, a line that is
-    not a section, an option, a comment or blank) is refused with the line number, and left as it is.
+  - The file is read as botocore reads it (a section header ends at its last C(]), so
+    C([profile foo] ; a comment) is profile C(foo)). A file botocore refuses (a profile or an option that
+    appears twice, a setting before the first section, a nested block line without C(=), a line that
+    is not a section, an option, a comment or blank) is refused with the line number, and left as it
+    is. C([default]) and C([profile default]) in one config file are refused too (SDKs disagree on
+    which one they use).
   - O(secret_access_key) and O(session_token) never appear in the result, a diff or a message;
     C(--diff) shows the file with every secret (of every profile) masked.
 author:

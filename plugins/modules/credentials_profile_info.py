@@ -13,8 +13,9 @@ description:
     settings, plus whether the file exists, its mode and its owner and group.
   - Secrets are never returned unless O(return_secrets=true); settings whose names look secret
     (C(*secret*), C(*token*), C(*password*), C(credential_process)) are shown as C(********).
-  - A file AWS tools could not read fails the task naming the line; a missing file is reported
-    with RV(exists=false) and no profiles.
+  - The file is read as botocore reads it. A file botocore refuses (a setting before the first
+    section, a nested block line without C(=), a profile or option that appears twice, ...) fails the
+    task naming the line; a missing file is reported with RV(exists=false) and no profiles.
   - When the result holds a secret, the action plugin hides the displayed result at every
     verbosity; a registered variable still holds it, so tasks using it need C(no_log).
   - The action plugin also censors the connection's raw output of this task at C(-vvv); setting

@@ -71,7 +71,6 @@ def configparser_view(data):
     "\n\n# only comments\n",
     "[x]",
     "[x]\r\nk=v",
-    "orphan = 1\n[x]\nk = v\n",
 ])
 def test_round_trip_is_byte_exact(text):
     data = text.encode("utf-8")
@@ -180,9 +179,43 @@ def test_not_utf8_names_the_line():
         CredentialsFile.parse(b"[a]\nk=\xff\n")
 
 
-def test_a_setting_before_any_section_is_kept_with_a_warning():
-    parsed = CredentialsFile.parse(b"region = x\n[a]\nk = v\n")
-    assert parsed.warnings and "line 1" in parsed.warnings[0]
+@pytest.mark.parametrize("text, line", [
+    ("region = x\n[a]\nk = v\n", 1),
+    ("# c\n\nregion = x\n[a]\nk = v\n", 3),
+    ("  indented = x\n[a]\n", 1),
+])
+def test_a_setting_before_the_first_section_is_refused_naming_the_line(text, line):
+    with pytest.raises(CredentialsFileError, match="line %d: a setting before the first" % line):
+        CredentialsFile.parse(text.encode())
+
+
+@pytest.mark.parametrize("text, line", [
+    ("[profile foo]\ns3 =\n invalid\n", 3),
+    ("[a]\ns3 =\n  a = 1\n\n  # c\n  b: 2\n", 6),
+])
+def test_a_nested_line_without_equals_is_refused_naming_the_line(text, line):
+    with pytest.raises(CredentialsFileError, match="line %d: a line of the nested block of s3 has no '='" % line):
+        CredentialsFile.parse(text.encode(), CONFIG)
+
+
+@pytest.mark.parametrize("header, profile", [
+    ("[profile foo] # Comment", "foo"),
+    ("[profile foo];", "foo"),
+    ("[profile foo] ; Comment", "foo"),
+    ("[profile bar]# Adjacent pound signs", "bar"),
+    ("  [profile baz]   ", "baz"),
+])
+def test_section_headers_with_trailing_text_read_as_botocore(header, profile):
+    text = "%s\nregion = x\n" % header
+    parsed = CredentialsFile.parse(text.encode(), CONFIG)
+    assert dict(parsed.profiles()) == {profile: {"region": "x"}}
+    assert parsed.set_profile(profile, {"aws_access_key_id": KEY1})
+    assert parsed.render() == ("%s\nregion = x\naws_access_key_id = %s\n" % (header, KEY1)).encode()
+
+
+def test_nested_values_split_at_equals_like_botocore():
+    parsed = CredentialsFile.parse(b"[default]\ns3 =\n  Addressing_Style = a:b=c\n", CONFIG)
+    assert dict(parsed.profiles())["default"]["s3"] == {"Addressing_Style": "a:b=c"}
 
 
 @pytest.mark.parametrize("values", [
