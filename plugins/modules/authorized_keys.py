@@ -94,10 +94,23 @@ options:
       - Follow a symlink at O(path) and edit its target. Without it, a symlink is refused.
     type: bool
     default: false
-notes:
-  - Supports C(check_mode) (the plan is computed on the real file, nothing is written) and C(diff_mode).
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The plan is computed on the real file; nothing is written.
+  diff_mode:
+    support: full
+    details:
+      - Keys are shown by fingerprint and comment, never as key data.
+  platform:
+    support: full
+    platforms: posix
 seealso:
   - module: keyops.aws.ssh_keypair
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""

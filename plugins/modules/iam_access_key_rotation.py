@@ -93,13 +93,33 @@ options:
         (the secret is still in the registered result, hidden from display).
     type: path
     version_added: 0.1.0
+attributes:
+  check_mode:
+    support: full
+    details:
+      - No API writes; predicts exactly what a real run would do, except the id of a key to be created.
+  diff_mode:
+    support: full
+    details:
+      - The keys (ids, status) before and after, for the users that change; never a secret.
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
+  action:
+    support: full
+    details:
+      - The action plugin escrows each new secret on the controller (O(escrow_dir)) and hides a displayed result that carries a secret.
 notes:
   - Needs C(iam:ListAccessKeys), C(iam:ListUserTags), C(iam:CreateAccessKey), C(iam:DeleteAccessKey),
     C(iam:UpdateAccessKey), C(iam:TagUser) and C(iam:UntagUser).
-  - Supports check mode and diff mode.
 seealso:
   - module: keyops.aws.iam_access_key_info
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_aws
+  - keyops.aws.attributes.action
   - keyops.aws.concurrency
   - amazon.aws.common.modules
   - amazon.aws.region.modules
