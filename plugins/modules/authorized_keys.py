@@ -106,6 +106,10 @@ attributes:
   platform:
     support: full
     platforms: posix
+notes:
+  - Keys are validated with the Python library C(cryptography) where the host has it; without it only the format of
+    each line and the key type inside the key data are checked (a key sshd cannot use then fails the proof login of
+    the rotation role).
 seealso:
   - module: keyops.aws.ssh_keypair
 extends_documentation_fragment:
