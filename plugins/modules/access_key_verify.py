@@ -128,9 +128,7 @@ extends_documentation_fragment:
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 """
 
 EXAMPLES = r"""

@@ -51,9 +51,7 @@ extends_documentation_fragment:
   - keyops.aws.attributes.info_module
   - keyops.aws.attributes.action_group_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 attributes:
   platform:
     support: full

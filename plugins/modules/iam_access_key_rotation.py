@@ -121,9 +121,7 @@ extends_documentation_fragment:
   - keyops.aws.attributes.action_group_aws
   - keyops.aws.attributes.action
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 """
 
 EXAMPLES = r"""
