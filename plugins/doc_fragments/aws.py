@@ -19,7 +19,8 @@ options:
   access_key:
     description:
     - AWS access key ID.
-    - See the AWS documentation for more information about access tokens U(https://docs.aws.amazon.com/general/latest/gr/aws-sec-cred-types.html#access-keys-and-secret-access-keys).
+    - See the AWS documentation for more information about access tokens
+      U(https://docs.aws.amazon.com/general/latest/gr/aws-sec-cred-types.html#access-keys-and-secret-access-keys).
     - The C(AWS_ACCESS_KEY_ID) or C(AWS_ACCESS_KEY) environment variables may also be used in decreasing order of
       preference.
     - The I(aws_access_key) and I(profile) options are mutually exclusive.
@@ -31,7 +32,8 @@ options:
   secret_key:
     description:
     - AWS secret access key.
-    - See the AWS documentation for more information about access tokens U(https://docs.aws.amazon.com/general/latest/gr/aws-sec-cred-types.html#access-keys-and-secret-access-keys).
+    - See the AWS documentation for more information about access tokens
+      U(https://docs.aws.amazon.com/general/latest/gr/aws-sec-cred-types.html#access-keys-and-secret-access-keys).
     - The C(AWS_SECRET_ACCESS_KEY) or C(AWS_SECRET_KEY) environment variables may also be used in decreasing order
       of preference.
     - The I(secret_key) and I(profile) options are mutually exclusive.
@@ -43,7 +45,8 @@ options:
   session_token:
     description:
     - AWS STS session token for use with temporary credentials.
-    - See the AWS documentation for more information about access tokens U(https://docs.aws.amazon.com/general/latest/gr/aws-sec-cred-types.html#access-keys-and-secret-access-keys).
+    - See the AWS documentation for more information about access tokens
+      U(https://docs.aws.amazon.com/general/latest/gr/aws-sec-cred-types.html#access-keys-and-secret-access-keys).
     - The C(AWS_SESSION_TOKEN) environment variable may also be used.
     - The I(session_token) and I(profile) options are mutually exclusive.
     type: str
@@ -52,7 +55,8 @@ options:
   profile:
     description:
     - A named AWS profile to use for authentication.
-    - See the AWS documentation for more information about named profiles U(https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-profiles.html).
+    - See the AWS documentation for more information about named profiles
+      U(https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-profiles.html).
     - The C(AWS_PROFILE) environment variable may also be used.
     - The I(profile) option is mutually exclusive with the I(aws_access_key), I(aws_secret_key) and I(session_token)
       options.
@@ -82,7 +86,8 @@ options:
   aws_config:
     description:
     - A dictionary to modify the botocore configuration.
-    - Parameters can be found in the AWS documentation U(https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html#botocore.config.Config).
+    - Parameters can be found in the AWS documentation
+      U(https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html#botocore.config.Config).
     type: dict
   debug_botocore_endpoint_logs:
     description:
@@ -107,7 +112,8 @@ notes:
   connection plugins, environment variables and configuration files are read from the Ansible 'controller' context
   and not the 'host' context.
 - The AWS SDK (boto3) that Ansible uses may also read defaults for credentials and other settings, such as the region,
-  from its configuration files in the Ansible 'host' context (typically C(~/.aws/credentials)). See U(https://boto3.amazonaws.com/v1/documentation/api/latest/guide/credentials.html)
+  from its configuration files in the Ansible 'host' context (typically C(~/.aws/credentials)). See
+    U(https://boto3.amazonaws.com/v1/documentation/api/latest/guide/credentials.html)
   for more information.
 requirements:
 - python >= 3.6

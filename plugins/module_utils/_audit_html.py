@@ -52,80 +52,82 @@ code{font-family:SFMono-Regular,Consolas,monospace;font-size:12px}
 
 LEGEND = (("high", "#d93025"), ("medium", "#f29900"), ("low", "#1a73e8"), ("no finding", "#e6f4ea"))
 
-TEMPLATE = (
-    r'<!DOCTYPE html>' '\n'
-    r'<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>'
-    r'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{{ css }}</style></head><body>'
-    r'<h1>{{ title }}</h1>' '\n'
-    r'<div class="meta">generated {{ report.generated_at }} &middot; {{ scope.environments | length }} environment(s), {{ scope.hosts |'
-    r' length }} host(s), {{ scope.credentials_files }} credentials file(s), {{ scope.profiles }} profile(s), {{ scope.iam_users }} IAM'
-    r' user(s), key pair {{ scope.key_pair or "-" }} in {{ scope.regions | length }} region(s) &middot; max age {{'
-    r' thresholds.max_age_days }} days, unused {{ thresholds.unused_days }} days</div>' '\n'
-    r'<div class="cards"><div class="card total">'
-    r'<span class="n" id="count-total">{{ summary.findings }}</span>findings</div>' '\n'
-    r'{%- for severity in ("high", "medium", "low") %}<div class="card {{ severity }}">'
-    r'<span class="n" id="count-{{ severity }}">{{ summary.by_severity.get(severity, 0) }}</span>{{ severity }}</div>'
-    r'{% endfor %}' '\n'
-    r'{%- if not summary.findings %}<div class="card ok"><span class="n">&#10003;</span>no findings</div>{% endif %}'
-    r'</div>' '\n'
-    r'<h2>Findings by environment and check</h2>' '\n'
-    r'<p class="legend">{% for name, colour in legend %}<span><i style="background:{{ colour }}">'
-    r'</i>{{ name }}</span>{% endfor %}</p>' '\n'
-    r'<table class="matrix"><tr><th>environment \ check</th>' '\n'
-    r'{%- for check in checks %}'
-    r'<th class="check" title="{{ check.check }} ({{ check.severity }})">{{ check.title or check.check }}</th>'
-    r'{% endfor %}</tr>' '\n'
-    r'{%- for row in matrix %}<tr><th>{{ row.label }}</th>' '\n'
-    r'{%- for cell in row.cells %}{% if cell.count %}'
-    r'<td class="sev-{{ cell.severity }}" title="{{ row.where }} {{ cell.check }}: {{ cell.count }}">{{ cell.count }}</td>'
-    r'{% else %}<td class="sev-none">&middot;</td>{% endif %}{% endfor %}</tr>' '\n'
-    r'{%- endfor %}</table>' '\n'
-    r'<h2>Access key ages against the maximum age ({{ thresholds.max_age_days }} days)</h2>' '\n'
-    r'{% if chart -%}' '\n'
-    r'<svg xmlns="http://www.w3.org/2000/svg" width="{{ chart.width }}" height="{{ chart.height }}" role="img" aria-label="Access key ages">'
-    r'<rect x="0" y="0" width="{{ chart.width }}" height="{{ chart.height }}" fill="#ffffff"/>' '\n'
-    r'{%- for bar in chart.bars %}'
-    r'<text x="{{ chart.label_w - 8 }}" y="{{ bar.y + 13 }}" font-size="12" text-anchor="end" fill="#202124">{{ bar.label }}</text>'
-    r'<rect x="{{ chart.label_w }}" y="{{ bar.y }}" width="{{ "%.1f" | format(bar.width) }}" height="{{ chart.bar_h }}" fill="{{ bar.colour }}">'
-    r'<title>{{ bar.label }}: {{ bar.days }} days</title></rect>'
-    r'<text x="{{ "%.1f" | format(chart.label_w + bar.width + 4) }}" y="{{ bar.y + 13 }}" font-size="12" fill="#202124">{{ bar.days }}'
-    r' d{% if not bar.days %} (new today){% endif %}'
-    r'</text>{% endfor -%}' '\n'
-    r'<line x1="{{ "%.1f" | format(chart.line_x) }}" y1="{{ chart.top - 8 }}" x2="{{ "%.1f" | format(chart.line_x) }}" y2="{{'
-    r' chart.height - 20 }}" stroke="#d93025" stroke-width="2" stroke-dasharray="6,4"/>'
-    r'<text x="{{ "%.1f" | format(chart.line_x) }}" y="{{ chart.top - 10 }}" font-size="12" fill="#d93025" text-anchor="middle">max age'
-    r' {{ thresholds.max_age_days }} days</text>'
-    r'<text x="{{ chart.label_w }}" y="{{ chart.height - 6 }}" font-size="11" fill="#5f6368">age in days (0 to {{ chart.scale_max | int }})</text>'
-    r'</svg>' '\n'
-    r'{%- else -%}' '\n'
-    r'<p class="meta">No Active access keys among the audited IAM users.</p>' '\n'
-    r'{%- endif %}' '\n'
-    r'<h2>Findings ({{ summary.findings }})</h2>' '\n'
-    r'{% if findings -%}' '\n'
-    r'<table class="findings"><colgroup><col style="width:84px"><col style="width:172px"><col style="width:220px">'
-    r'<col style="width:180px"><col><col></colgroup><tr><th>severity</th><th>check</th><th>where</th>'
-    r'<th>IAM user / key id</th><th>message</th><th>fix</th></tr>' '\n'
-    r'{%- for item in findings %}'
-    r'<tr class="finding" data-check="{{ item.check }}" data-severity="{{ item.severity }}"><td>'
-    r'<span class="sev sev-{{ item.severity }}">{{ item.severity }}</span></td><td>'
-    r'<code title="{{ item.check }}">{{ item.check }}</code></td><td class="where">'
-    r'<b>{{ item.scope or "controller" }}</b>' '\n'
-    r'{%- if item.path %}<br><code>{{ item.path }}{% if item.profile %} [{{ item.profile }}]{% endif %}</code>'
-    r'{% elif item.profile %}<br>[{{ item.profile }}]{% endif %}' '\n'
-    r'{%- if item.region_text %}<br>{{ item.region_text }}{% endif %}</td>'
-    r'<td class="where">{{ item.iam_user or "" }}{% if item.iam_user and item.access_key_id %}<br>{% endif %}'
-    r'{% if item.access_key_id %}<code>{{ item.access_key_id }}</code>{% endif %}</td><td>{{ item.message }}</td>'
-    r'<td class="fix">{{ item.fix }}</td></tr>{% endfor %}</table>' '\n'
-    r'{%- else -%}' '\n'
-    r'<p id="no-findings">No findings: every audited credential is consistent.</p>' '\n'
-    r'{%- endif %}' '\n'
-    r'{% if errors %}<h2>Not audited / collection problems ({{ errors | length }})</h2><table class="errors"><tr>'
-    r'<th>environment</th><th>host</th><th>path</th><th>problem</th></tr>' '\n'
-    r'{%- for err in errors %}<tr><td>{{ err.environment or "" }}</td><td>{{ err.host or "" }}</td><td>'
-    r'<code>{{ err.path or "" }}</code></td><td>{{ err.message or "" }}</td></tr>{% endfor %}</table>{% endif %}' '\n'
-    r'</body></html>' '\n'
-    r'' '\n'
-)
+TEMPLATE = "".join([
+    r'<!DOCTYPE html>' '\n',
+    r'<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>',
+    r'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{{ css }}</style></head><body>',
+    r'<h1>{{ title }}</h1>' '\n',
+    r'<div class="meta">generated {{ report.generated_at }} &middot; {{ scope.environments | length }} environment(s), {{ scope.hosts |',
+    r' length }} host(s), {{ scope.credentials_files }} credentials file(s), {{ scope.profiles }} profile(s), {{ scope.iam_users }} IAM',
+    r' user(s), key pair {{ scope.key_pair or "-" }} in {{ scope.regions | length }} region(s) &middot; max age {{',
+    r' thresholds.max_age_days }} days, unused {{ thresholds.unused_days }} days</div>' '\n',
+    r'<div class="cards"><div class="card total">',
+    r'<span class="n" id="count-total">{{ summary.findings }}</span>findings</div>' '\n',
+    r'{%- for severity in ("high", "medium", "low") %}<div class="card {{ severity }}">',
+    r'<span class="n" id="count-{{ severity }}">{{ summary.by_severity.get(severity, 0) }}</span>{{ severity }}</div>',
+    r'{% endfor %}' '\n',
+    r'{%- if not summary.findings %}<div class="card ok"><span class="n">&#10003;</span>no findings</div>{% endif %}',
+    r'</div>' '\n',
+    r'<h2>Findings by environment and check</h2>' '\n',
+    r'<p class="legend">{% for name, colour in legend %}<span><i style="background:{{ colour }}">',
+    r'</i>{{ name }}</span>{% endfor %}</p>' '\n',
+    r'<table class="matrix"><tr><th>environment \ check</th>' '\n',
+    r'{%- for check in checks %}',
+    r'<th class="check" title="{{ check.check }} ({{ check.severity }})">{{ check.title or check.check }}</th>',
+    r'{% endfor %}</tr>' '\n',
+    r'{%- for row in matrix %}<tr><th>{{ row.label }}</th>' '\n',
+    r'{%- for cell in row.cells %}{% if cell.count %}',
+    r'<td class="sev-{{ cell.severity }}" title="{{ row.where }} {{ cell.check }}: {{ cell.count }}">{{ cell.count }}</td>',
+    r'{% else %}<td class="sev-none">&middot;</td>{% endif %}{% endfor %}</tr>' '\n',
+    r'{%- endfor %}</table>' '\n',
+    r'<h2>Access key ages against the maximum age ({{ thresholds.max_age_days }} days)</h2>' '\n',
+    r'{% if chart -%}' '\n',
+    r'<svg xmlns="http://www.w3.org/2000/svg" width="{{ chart.width }}" height="{{ chart.height }}" role="img" aria-label="Access key ages">',
+    r'<rect x="0" y="0" width="{{ chart.width }}" height="{{ chart.height }}" fill="#ffffff"/>' '\n',
+    r'{%- for bar in chart.bars %}',
+    r'<text x="{{ chart.label_w - 8 }}" y="{{ bar.y + 13 }}" font-size="12" text-anchor="end" fill="#202124">{{ bar.label }}</text>',
+    r'<rect x="{{ chart.label_w }}" y="{{ bar.y }}" width="{{ "%.1f" | format(bar.width) }}" height="{{ chart.bar_h }}" fill="{{ bar.colour }}">',
+    r'<title>{{ bar.label }}: {{ bar.days }} days</title></rect>',
+    r'<text x="{{ "%.1f" | format(chart.label_w + bar.width + 4) }}" y="{{ bar.y + 13 }}" font-size="12" fill="#202124">{{ bar.days }}',
+    r' d{% if not bar.days %} (new today){% endif %}',
+    r'</text>{% endfor -%}' '\n',
+    r'<line x1="{{ "%.1f" | format(chart.line_x) }}" y1="{{ chart.top - 8 }}" x2="{{ "%.1f" | format(chart.line_x) }}" y2="{{',
+    r' chart.height - 20 }}" stroke="#d93025" stroke-width="2" stroke-dasharray="6,4"/>',
+    r'<text x="{{ "%.1f" | format(chart.line_x) }}" y="{{ chart.top - 10 }}" font-size="12" fill="#d93025" text-anchor="middle">max age',
+    r' {{ thresholds.max_age_days }} days</text>',
+    r'<text x="{{ chart.label_w }}" y="{{ chart.height - 6 }}" font-size="11" fill="#5f6368">age in days (0 to {{ chart.scale_max | int }})</text>',
+    r'</svg>' '\n',
+    r'{%- else -%}' '\n',
+    r'<p class="meta">No Active access keys among the audited IAM users.</p>' '\n',
+    r'{%- endif %}' '\n',
+    r'<h2>Findings ({{ summary.findings }})</h2>' '\n',
+    r'{% if findings -%}' '\n',
+    r'<table class="findings"><colgroup><col style="width:84px"><col style="width:172px"><col style="width:220px">',
+    r'<col style="width:180px"><col><col></colgroup><tr><th>severity</th><th>check</th><th>where</th>',
+    r'<th>IAM user / key id</th><th>message</th><th>fix</th></tr>' '\n',
+    r'{%- for item in findings %}',
+    r'<tr class="finding" data-check="{{ item.check }}" data-severity="{{ item.severity }}"><td>',
+    r'<span class="sev sev-{{ item.severity }}">{{ item.severity }}</span></td><td>',
+    r'<code title="{{ item.check }}">{{ item.check }}</code></td><td class="where">',
+    r'<b>{{ item.scope or "controller" }}</b>' '\n',
+    r'{%- if item.path %}<br><code>{{ item.path }}{% if item.profile %} [{{ item.profile }}]{% endif %}</code>',
+    r'{% elif item.profile %}<br>[{{ item.profile }}]{% endif %}' '\n',
+    r'{%- if item.region_text %}<br>{{ item.region_text }}{% endif %}</td>',
+    r'<td class="where">{{ item.iam_user or "" }}{% if item.iam_user and item.access_key_id %}<br>{% endif %}',
+    r'{% if item.access_key_id %}<code>{{ item.access_key_id }}</code>{% endif %}</td><td>{{ item.message }}</td>',
+    r'<td class="fix">{{ item.fix }}</td></tr>{% endfor %}</table>' '\n',
+    r'{%- else -%}' '\n',
+    r'<p id="no-findings">No findings: every audited credential is consistent.</p>' '\n',
+    r'{%- endif %}' '\n',
+    r'{% if errors %}<h2>Not audited / collection problems ({{ errors | length }})</h2><table class="errors"><tr>',
+    r'<th>environment</th><th>host</th><th>path</th><th>problem</th></tr>' '\n',
+    r'{%- for err in errors %}<tr><td>{{ err.environment or "" }}</td><td>{{ err.host or "" }}</td><td>',
+    r'<code>{{ err.path or "" }}</code></td><td>{{ err.message or "" }}</td></tr>{% endfor %}</table>{% endif %}' '\n',
+    r'</body></html>' '\n',
+    r'' '\n',
+])
+
+
 _TEMPLATES = []
 
 
@@ -135,6 +137,7 @@ def _template():
     if not _TEMPLATES:
         _TEMPLATES.append(ImmutableSandboxedEnvironment(autoescape=True, keep_trailing_newline=True).from_string(TEMPLATE))
     return _TEMPLATES[0]
+
 
 #: The narrowest bar drawn, so that a key created today (0 days) is still visible.
 MIN_BAR_WIDTH = 6.0
