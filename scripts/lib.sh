@@ -40,6 +40,27 @@ keyops_ensure_venv() {
     export VIRTUAL_ENV="$KEYOPS_VENV"
 }
 
+# A venv of its own for a stage that needs other packages than the test venv (docs site, ansible-core
+# matrix, galaxy-importer), cached by its requirements file's hash and the Python version. The test
+# venv's tests/requirements.txt is never touched. Prints the venv's path.
+#   keyops_extra_venv NAME REQUIREMENTS_FILE
+keyops_extra_venv() {
+    local name=$1 requirements=$2 python=${KEYOPS_PYTHON:-python3.11} key venv
+    command -v "$python" >/dev/null 2>&1 || python=python3
+    key=$( { cat "$requirements"; "$python" -VV; } | sha256sum | cut -c1-16)
+    venv="$KEYOPS_CACHE/venv-$name-$key"
+    if [ ! -f "$venv/.complete" ]; then
+        keyops_log "building the venv $venv"
+        rm -rf "$venv"
+        mkdir -p "$KEYOPS_CACHE"
+        "$python" -m venv "$venv" >&2
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" \
+            2> >(grep -v "^WARNING: Location" >&2) >&2
+        touch "$venv/.complete"
+    fi
+    printf '%s\n' "$venv"
+}
+
 # Ansible finds this checkout as keyops.aws through a symlink in the cache, one per checkout so
 # that two clones never see each other's code (amazon.aws comes from the venv's site-packages).
 keyops_collection_path() {

@@ -4,12 +4,23 @@
 """Private to keyops.aws: may change without notice. The credentials audit's HTML report.
 
 render(report) -> one self-contained HTML page (inline CSS and SVG, no script, no external asset):
-the finding counts, an environment x check matrix coloured by severity, a chart of key ages
-against the maximum age, the findings table and the collection problems. Every value from the
-report is HTML-escaped. The report holds no secret, so neither does the page.
+the finding counts, an environment x check matrix coloured by severity (columns titled by the
+checks' titles, the check id and severity in a tooltip), a chart of key ages against the maximum
+age, the findings table and the collection problems.
+
+The page is a Jinja2 template (TEMPLATE below, shipped inside this module_utils file so that it
+travels with the module wherever Ansible sends it), rendered by a sandboxed Jinja2 environment with
+autoescaping: every value from the report is HTML-escaped. This module only computes the view
+(counts, chart geometry). The report holds no secret, so neither does the page.
 """
 
-from html import escape
+try:  # Jinja2 (and MarkupSafe) are on every controller; this module runs there (delegated to localhost)
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from markupsafe import Markup
+
+    HAS_JINJA2 = True
+except ImportError:  # pragma: no cover - not on a controller
+    HAS_JINJA2 = False
 
 COLOURS = {"high": "#d93025", "medium": "#f29900", "low": "#1a73e8", "none": "#e6f4ea"}
 TEXT_ON = {"high": "#ffffff", "medium": "#000000", "low": "#ffffff", "none": "#137333"}
@@ -39,21 +50,97 @@ code{font-family:SFMono-Regular,Consolas,monospace;font-size:12px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
 """
 
+LEGEND = (("high", "#d93025"), ("medium", "#f29900"), ("low", "#1a73e8"), ("no finding", "#e6f4ea"))
 
-def _e(value):
-    if value is None:
-        return ""
-    return escape(str(value), quote=True)
+TEMPLATE = "".join([
+    r'<!DOCTYPE html>', '\n',
+    r'<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>',
+    r'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{{ css }}</style></head><body>',
+    r'<h1>{{ title }}</h1>', '\n',
+    r'<div class="meta">generated {{ report.generated_at }} &middot; {{ scope.environments | length }} environment(s), {{ scope.hosts |',
+    r' length }} host(s), {{ scope.credentials_files }} credentials file(s), {{ scope.profiles }} profile(s), {{ scope.iam_users }} IAM',
+    r' user(s), key pair {{ scope.key_pair or "-" }} in {{ scope.regions | length }} region(s) &middot; max age {{',
+    r' thresholds.max_age_days }} days, unused {{ thresholds.unused_days }} days</div>', '\n',
+    r'<div class="cards"><div class="card total">',
+    r'<span class="n" id="count-total">{{ summary.findings }}</span>findings</div>', '\n',
+    r'{%- for severity in ("high", "medium", "low") %}<div class="card {{ severity }}">',
+    r'<span class="n" id="count-{{ severity }}">{{ summary.by_severity.get(severity, 0) }}</span>{{ severity }}</div>',
+    r'{% endfor %}', '\n',
+    r'{%- if not summary.findings %}<div class="card ok"><span class="n">&#10003;</span>no findings</div>{% endif %}',
+    r'</div>', '\n',
+    r'<h2>Findings by environment and check</h2>', '\n',
+    r'<p class="legend">{% for name, colour in legend %}<span><i style="background:{{ colour }}">',
+    r'</i>{{ name }}</span>{% endfor %}</p>', '\n',
+    r'<table class="matrix"><tr><th>environment \ check</th>', '\n',
+    r'{%- for check in checks %}',
+    r'<th class="check" title="{{ check.check }} ({{ check.severity }})">{{ check.title or check.check }}</th>',
+    r'{% endfor %}</tr>', '\n',
+    r'{%- for row in matrix %}<tr><th>{{ row.label }}</th>', '\n',
+    r'{%- for cell in row.cells %}{% if cell.count %}',
+    r'<td class="sev-{{ cell.severity }}" title="{{ row.where }} {{ cell.check }}: {{ cell.count }}">{{ cell.count }}</td>',
+    r'{% else %}<td class="sev-none">&middot;</td>{% endif %}{% endfor %}</tr>', '\n',
+    r'{%- endfor %}</table>', '\n',
+    r'<h2>Access key ages against the maximum age ({{ thresholds.max_age_days }} days)</h2>', '\n',
+    r'{% if chart -%}', '\n',
+    r'<svg xmlns="http://www.w3.org/2000/svg" width="{{ chart.width }}" height="{{ chart.height }}" role="img" aria-label="Access key ages">',
+    r'<rect x="0" y="0" width="{{ chart.width }}" height="{{ chart.height }}" fill="#ffffff"/>', '\n',
+    r'{%- for bar in chart.bars %}',
+    r'<text x="{{ chart.label_w - 8 }}" y="{{ bar.y + 13 }}" font-size="12" text-anchor="end" fill="#202124">{{ bar.label }}</text>',
+    r'<rect x="{{ chart.label_w }}" y="{{ bar.y }}" width="{{ "%.1f" | format(bar.width) }}" height="{{ chart.bar_h }}" fill="{{ bar.colour }}">',
+    r'<title>{{ bar.label }}: {{ bar.days }} days</title></rect>',
+    r'<text x="{{ "%.1f" | format(chart.label_w + bar.width + 4) }}" y="{{ bar.y + 13 }}" font-size="12" fill="#202124">{{ bar.days }}',
+    r' d{% if not bar.days %} (new today){% endif %}',
+    r'</text>{% endfor -%}', '\n',
+    r'<line x1="{{ "%.1f" | format(chart.line_x) }}" y1="{{ chart.top - 8 }}" x2="{{ "%.1f" | format(chart.line_x) }}" y2="{{',
+    r' chart.height - 20 }}" stroke="#d93025" stroke-width="2" stroke-dasharray="6,4"/>',
+    r'<text x="{{ "%.1f" | format(chart.line_x) }}" y="{{ chart.top - 10 }}" font-size="12" fill="#d93025" text-anchor="middle">max age',
+    r' {{ thresholds.max_age_days }} days</text>',
+    r'<text x="{{ chart.label_w }}" y="{{ chart.height - 6 }}" font-size="11" fill="#5f6368">age in days (0 to {{ chart.scale_max | int }})</text>',
+    r'</svg>', '\n',
+    r'{%- else -%}', '\n',
+    r'<p class="meta">No Active access keys among the audited IAM users.</p>', '\n',
+    r'{%- endif %}', '\n',
+    r'<h2>Findings ({{ summary.findings }})</h2>', '\n',
+    r'{% if findings -%}', '\n',
+    r'<table class="findings"><colgroup><col style="width:84px"><col style="width:172px"><col style="width:220px">',
+    r'<col style="width:180px"><col><col></colgroup><tr><th>severity</th><th>check</th><th>where</th>',
+    r'<th>IAM user / key id</th><th>message</th><th>fix</th></tr>', '\n',
+    r'{%- for item in findings %}',
+    r'<tr class="finding" data-check="{{ item.check }}" data-severity="{{ item.severity }}"><td>',
+    r'<span class="sev sev-{{ item.severity }}">{{ item.severity }}</span></td><td>',
+    r'<code title="{{ item.check }}">{{ item.check }}</code></td><td class="where">',
+    r'<b>{{ item.scope or "controller" }}</b>', '\n',
+    r'{%- if item.path %}<br><code>{{ item.path }}{% if item.profile %} [{{ item.profile }}]{% endif %}</code>',
+    r'{% elif item.profile %}<br>[{{ item.profile }}]{% endif %}', '\n',
+    r'{%- if item.region_text %}<br>{{ item.region_text }}{% endif %}</td>',
+    r'<td class="where">{{ item.iam_user or "" }}{% if item.iam_user and item.access_key_id %}<br>{% endif %}',
+    r'{% if item.access_key_id %}<code>{{ item.access_key_id }}</code>{% endif %}</td><td>{{ item.message }}</td>',
+    r'<td class="fix">{{ item.fix }}</td></tr>{% endfor %}</table>', '\n',
+    r'{%- else -%}', '\n',
+    r'<p id="no-findings">No findings: every audited credential is consistent.</p>', '\n',
+    r'{%- endif %}', '\n',
+    r'{% if errors %}<h2>Not audited / collection problems ({{ errors | length }})</h2><table class="errors"><tr>',
+    r'<th>environment</th><th>host</th><th>path</th><th>problem</th></tr>', '\n',
+    r'{%- for err in errors %}<tr><td>{{ err.environment or "" }}</td><td>{{ err.host or "" }}</td><td>',
+    r'<code>{{ err.path or "" }}</code></td><td>{{ err.message or "" }}</td></tr>{% endfor %}</table>{% endif %}', '\n',
+    r'</body></html>', '\n',
+    r'', '\n',
+])
 
 
-def _cards(summary):
-    sev = summary["by_severity"]
-    cards = ['<div class="card total"><span class="n" id="count-total">%d</span>findings</div>' % summary["findings"]]
-    for severity in ("high", "medium", "low"):
-        cards.append('<div class="card %s"><span class="n" id="count-%s">%d</span>%s</div>' % (severity, severity, sev.get(severity, 0), severity))
-    if not summary["findings"]:
-        cards.append('<div class="card ok"><span class="n">&#10003;</span>no findings</div>')
-    return '<div class="cards">%s</div>' % "".join(cards)
+_TEMPLATES = []
+
+
+def _template():
+    if not HAS_JINJA2:
+        raise RuntimeError("the HTML report needs the Python library Jinja2: run this module on the Ansible controller")
+    if not _TEMPLATES:
+        _TEMPLATES.append(ImmutableSandboxedEnvironment(autoescape=True, keep_trailing_newline=True).from_string(TEMPLATE))
+    return _TEMPLATES[0]
+
+
+#: The narrowest bar drawn, so that a key created today (0 days) is still visible.
+MIN_BAR_WIDTH = 6.0
 
 
 def _matrix(report):
@@ -63,31 +150,22 @@ def _matrix(report):
         envs.append(None)
     if not envs:
         envs = [None]
-    head = "".join('<th class="check" title="%s">%s</th>' % (_e(check["severity"]), _e(check["check"])) for check in report["checks"])
     rows = []
     for env in envs:
         cells = []
         for check in report["checks"]:
             count = sum(1 for item in findings if item["environment"] == env and item["check"] == check["check"])
-            if count:
-                cells.append('<td class="sev-%s" title="%s %s: %d">%d</td>' % (
-                    _e(check["severity"]), _e(env or "controller"), _e(check["check"]), count, count))
-            else:
-                cells.append('<td class="sev-none">&middot;</td>')
-        rows.append("<tr><th>%s</th>%s</tr>" % (_e(env if env is not None else "(controller)"), "".join(cells)))
-    return '<table class="matrix"><tr><th>environment \\ check</th>%s</tr>%s</table>' % (head, "".join(rows))
+            cells.append({"check": check["check"], "severity": check["severity"], "count": count})
+        rows.append({"label": env if env is not None else "(controller)", "where": env or "controller", "cells": cells})
+    return rows
 
 
 def _chart(report):
     keys = [row for row in report.get("keys") or [] if row.get("status") == "Active" and row.get("age_days") is not None]
-    max_age = report["thresholds"]["max_age_days"]
     if not keys:
-        return '<p class="meta">No Active access keys among the audited IAM users.</p>'
-    width = 1100
-    label_w = 330
-    bar_h = 18
-    gap = 6
-    top = 24
+        return None
+    max_age = report["thresholds"]["max_age_days"]
+    width, label_w, bar_h, gap, top = 1100, 330, 18, 6, 24
     height = top + len(keys) * (bar_h + gap) + 30
     scale_max = max([max_age, 1] + [row["age_days"] for row in keys]) * 1.1
     plot_w = width - label_w - 60
@@ -95,93 +173,37 @@ def _chart(report):
     def x_of(days):
         return label_w + plot_w * days / scale_max
 
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" role="img" aria-label="Access key ages">' % (width, height)]
-    parts.append('<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>' % (width, height))
+    bars = []
     for index, row in enumerate(keys):
-        y = top + index * (bar_h + gap)
-        old = row["age_days"] >= max_age
-        colour = COLOURS["medium"] if old else "#34a853"
-        label = "%s / %s %s" % (row["environment"], row["iam_user"], row["access_key_id"])
-        parts.append('<text x="%d" y="%d" font-size="12" text-anchor="end" fill="#202124">%s</text>' % (label_w - 8, y + 13, _e(label)))
-        bar_w = max(2.0, x_of(row["age_days"]) - label_w)
-        parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %d days</title></rect>'
-                     % (label_w, y, bar_w, bar_h, colour, _e(label), row["age_days"]))
-        parts.append('<text x="%.1f" y="%d" font-size="12" fill="#202124">%d d</text>' % (label_w + bar_w + 4, y + 13, row["age_days"]))
-    line_x = x_of(max_age)
-    parts.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#d93025" stroke-width="2" stroke-dasharray="6,4"/>'
-                 % (line_x, top - 8, line_x, height - 20))
-    parts.append('<text x="%.1f" y="%d" font-size="12" fill="#d93025" text-anchor="middle">max age %d days</text>'
-                 % (line_x, top - 10 if top > 12 else 12, max_age))
-    parts.append('<text x="%d" y="%d" font-size="11" fill="#5f6368">age in days (0 to %d)</text>' % (label_w, height - 6, int(scale_max)))
-    parts.append("</svg>")
-    return "".join(parts)
+        bars.append({
+            "y": top + index * (bar_h + gap),
+            "label": "%s / %s %s" % (row["environment"], row["iam_user"], row["access_key_id"]),
+            "days": row["age_days"],
+            "width": max(MIN_BAR_WIDTH, x_of(row["age_days"]) - label_w),
+            "colour": COLOURS["medium"] if row["age_days"] >= max_age else "#34a853",
+        })
+    return {"width": width, "height": height, "label_w": label_w, "bar_h": bar_h, "top": top,
+            "scale_max": scale_max, "line_x": x_of(max_age), "bars": bars}
 
 
-def _findings_table(findings):
-    if not findings:
-        return '<p id="no-findings">No findings: every audited credential is consistent.</p>'
-    head = ('<colgroup><col style="width:84px"><col style="width:172px"><col style="width:220px"><col style="width:180px">'
-            "<col><col></colgroup>"
-            "<tr><th>severity</th><th>check</th><th>where</th><th>IAM user / key id</th><th>message</th><th>fix</th></tr>")
+def _findings(findings):
     rows = []
     for item in findings:
-        where = []
-        scope = " / ".join(_e(part) for part in (item["environment"], item["host"]) if part)
-        where.append("<b>%s</b>" % (scope or "controller"))
-        if item["path"]:
-            path = item["path"] + (" [%s]" % item["profile"] if item["profile"] else "")
-            where.append("<code>%s</code>" % _e(path))
-        elif item["profile"]:
-            where.append("[%s]" % _e(item["profile"]))
-        region = " / ".join(part for part in (item["region"], item["key_pair"]) if part)
-        if region:
-            where.append(_e(region))
-        subject = [part for part in (_e(item["iam_user"]), "<code>%s</code>" % _e(item["access_key_id"]) if item["access_key_id"] else "") if part]
-        rows.append(
-            '<tr class="finding" data-check="%s" data-severity="%s"><td><span class="sev sev-%s">%s</span></td>'
-            '<td><code>%s</code></td><td class="where">%s</td><td class="where">%s</td><td>%s</td><td class="fix">%s</td></tr>'
-            % (_e(item["check"]), _e(item["severity"]), _e(item["severity"]), _e(item["severity"]), _e(item["check"]),
-               "<br>".join(where), "<br>".join(subject), _e(item["message"]), _e(item["fix"])))
-    return '<table class="findings">%s%s</table>' % (head, "".join(rows))
-
-
-def _errors(errors):
-    if not errors:
-        return ""
-    rows = "".join("<tr><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>"
-                   % (_e(err.get("environment")), _e(err.get("host")), _e(err.get("path")), _e(err.get("message"))) for err in errors)
-    return ('<h2>Not audited / collection problems (%d)</h2><table class="errors"><tr><th>environment</th><th>host</th>'
-            "<th>path</th><th>problem</th></tr>%s</table>" % (len(errors), rows))
+        row = dict(item)
+        row["scope"] = " / ".join(part for part in (item["environment"], item["host"]) if part)
+        row["region_text"] = " / ".join(part for part in (item["region"], item["key_pair"]) if part)
+        rows.append(row)
+    return rows
 
 
 def render(report):
     """The HTML page of a report built by _audit.build_report()."""
     summary = report["summary"]
-    scope = report["scope"]
-    thresholds = report["thresholds"]
     sev = summary["by_severity"]
     title = "Credentials audit: %d findings (%d high, %d medium, %d low)" % (
         summary["findings"], sev.get("high", 0), sev.get("medium", 0), sev.get("low", 0))
-    meta = ("generated %s &middot; %d environment(s), %d host(s), %d credentials file(s), %d profile(s), %d IAM user(s), "
-            "key pair %s in %d region(s) &middot; max age %d days, unused %d days"
-            % (_e(report["generated_at"]), len(scope["environments"]), len(scope["hosts"]), scope["credentials_files"],
-               scope["profiles"], scope["iam_users"], _e(scope.get("key_pair") or "-"), len(scope["regions"]),
-               thresholds["max_age_days"], thresholds["unused_days"]))
-    legend = ('<p class="legend"><span><i style="background:#d93025"></i>high</span><span><i style="background:#f29900"></i>medium</span>'
-              '<span><i style="background:#1a73e8"></i>low</span><span><i style="background:#e6f4ea"></i>no finding</span></p>')
-    body = [
-        "<h1>%s</h1>" % _e(title),
-        '<div class="meta">%s</div>' % meta,
-        _cards(summary),
-        "<h2>Findings by environment and check</h2>",
-        legend,
-        _matrix(report),
-        "<h2>Access key ages against the maximum age (%d days)</h2>" % thresholds["max_age_days"],
-        _chart(report),
-        "<h2>Findings (%d)</h2>" % summary["findings"],
-        _findings_table(report["findings"]),
-        _errors(report.get("errors")),
-    ]
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>%s</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1"><style>%s</style></head>'
-            "<body>%s</body></html>\n" % (_e(title), CSS, "\n".join(body)))
+    return _template().render(
+        title=title, css=Markup(CSS), report=report, scope=report["scope"], thresholds=report["thresholds"], summary=summary,
+        legend=LEGEND, checks=report["checks"], matrix=_matrix(report), chart=_chart(report),
+        findings=_findings(report["findings"]), errors=report.get("errors") or [],
+    )

@@ -3,17 +3,24 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to keyops.aws: may change without notice. OpenSSH public keys: parsing and fingerprints.
 
-Pure functions, standard library only (no file or network access):
+The key material is loaded and validated by the cryptography library
+(``serialization.load_ssh_public_key``); this module only splits the ``type base64 [comment]`` line,
+checks the type named on the line against the type inside the key data, and computes fingerprints
+(no file or network access):
 
-- parse_public_key(text) -> (key_type, blob, comment): one ``type base64 [comment]`` line; the blob is
-  decoded and walked field by field, its embedded type must equal the type field, nothing may trail.
+- parse_public_key(text) -> (key_type, blob, comment): one ``type base64 [comment]`` line.
 - canonical_public_key(text) -> ``"type base64"`` (the comparable identity of a key: no comment).
 - openssh_fingerprint(text_or_blob) -> ``"SHA256:..."`` exactly as ``ssh-keygen -l`` prints it.
 - md5_fingerprint(text_or_blob) -> ``"MD5:aa:bb:..."`` as ``ssh-keygen -l -E md5`` prints it.
 - ec2_fingerprint(text) -> what EC2 shows once the key is IMPORTED: RSA = MD5 of the DER
-  SubjectPublicKeyInfo as colon-separated lowercase hex (not ``ssh-keygen -E md5``); ed25519 = base64
-  SHA256 of the key blob with ``=`` padding and no prefix. Other types raise (EC2 imports only those).
+  SubjectPublicKeyInfo (cryptography's ``public_bytes(DER, SubjectPublicKeyInfo)``) as colon-separated
+  lowercase hex (not ``ssh-keygen -E md5``); ed25519 = base64 SHA256 of the key blob with ``=`` padding
+  and no prefix. Other types raise (EC2 imports only those).
 - key_bits(text_or_blob) -> the key size in bits (RSA modulus size, ECDSA curve size, 256 for ed25519).
+
+On a managed host without cryptography (authorized_keys runs there), only the line's format and the
+embedded key type are checked; key_bits, rsa_spki_der and ec2_fingerprint (controller side, where
+cryptography is a requirement) then raise.
 
 Every problem is an InvalidPublicKey (a ValueError); UnsupportedKeyType is its subclass for a
 well-formed line of a type this collection does not handle. Messages never hold the whole blob.
@@ -23,6 +30,14 @@ import base64
 import binascii
 import hashlib
 import re
+
+try:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    HAS_CRYPTOGRAPHY = True
+except ImportError:  # pragma: no cover - a managed host without the library
+    HAS_CRYPTOGRAPHY = False
 
 
 class InvalidPublicKey(ValueError):
@@ -54,79 +69,64 @@ _KNOWN_UNSUPPORTED = {
 _KEY_TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9@._+-]*$")
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
-
-class _Reader:
-    """Reads SSH wire-format fields (RFC 4251) from a blob; raises InvalidPublicKey when truncated."""
-
-    def __init__(self, blob):
-        self.blob = blob
-        self.pos = 0
-
-    def string(self, what):
-        if self.pos + 4 > len(self.blob):
-            raise InvalidPublicKey("truncated public key: %s is missing" % what)
-        length = int.from_bytes(self.blob[self.pos:self.pos + 4], "big")
-        start = self.pos + 4
-        if start + length > len(self.blob):
-            raise InvalidPublicKey("truncated public key: %s is cut short" % what)
-        self.pos = start + length
-        return self.blob[start:self.pos]
-
-    def mpint(self, what):
-        raw = self.string(what)
-        if not raw:
-            return 0
-        if raw[0] & 0x80:
-            raise InvalidPublicKey("malformed public key: %s is negative" % what)
-        if len(raw) > 1 and raw[0] == 0 and not raw[1] & 0x80:
-            raise InvalidPublicKey("malformed public key: %s has a needless leading zero" % what)
-        return int.from_bytes(raw, "big")
-
-    def done(self):
-        if self.pos != len(self.blob):
-            raise InvalidPublicKey("malformed public key: %d unexpected bytes after the key" % (len(self.blob) - self.pos))
+# cryptography's messages for malformed key data -> ours (which name the problem for a user)
+_CRYPTOGRAPHY_MESSAGES = (
+    ("unparsed data", "malformed public key: unexpected bytes after the key"),
+    ("invalid data", "malformed or truncated public key: the key data is cut short or invalid"),
+    ("curve name mismatch", "malformed public key: the curve name does not match the key type"),
+    ("32 bytes", "malformed public key: an ed25519 key is 32 bytes"),
+    ("invalid ec key", "malformed public key: the ECDSA point is not on the curve"),
+)
 
 
-def _check_point(point, bits):
-    size = (bits + 7) // 8
-    if len(point) != 1 + 2 * size or point[0] != 4:
-        raise InvalidPublicKey("malformed public key: the ECDSA point is not an uncompressed %d-bit point" % bits)
-
-
-def _walk_blob(blob):
-    """Validate the blob; returns (key_type, bits)."""
-    reader = _Reader(blob)
+def _embedded_type(blob):
+    """The key type inside a blob: its first SSH string (RFC 4251), checked for support."""
+    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else None
+    if length is None or 4 + length > len(blob):
+        raise InvalidPublicKey("truncated public key: the key type is cut short")
     try:
-        embedded = reader.string("the key type").decode("ascii")
+        embedded = blob[4:4 + length].decode("ascii")
     except UnicodeDecodeError:
         raise InvalidPublicKey("malformed public key: the embedded key type is not text") from None
     if embedded in _KNOWN_UNSUPPORTED:
         raise UnsupportedKeyType("unsupported key type %s: %s" % (embedded, _KNOWN_UNSUPPORTED[embedded]))
-    if embedded == "ssh-rsa":
-        exponent = reader.mpint("the RSA exponent")
-        modulus = reader.mpint("the RSA modulus")
-        if exponent < 3 or exponent % 2 == 0 or modulus < 3:
-            raise InvalidPublicKey("malformed public key: invalid RSA numbers")
-        bits = modulus.bit_length()
-    elif embedded in ("ssh-ed25519", SK_ED25519):
-        if len(reader.string("the ed25519 key")) != 32:
-            raise InvalidPublicKey("malformed public key: an ed25519 key is 32 bytes")
-        if embedded == SK_ED25519:
-            reader.string("the security key application")
-        bits = 256
-    elif embedded in ECDSA_CURVES or embedded == SK_ECDSA:
-        curve, bits = ECDSA_CURVES.get(embedded, ("nistp256", 256))
-        if reader.string("the curve name") != curve.encode("ascii"):
-            raise InvalidPublicKey("malformed public key: the curve name does not match %s" % embedded)
-        _check_point(reader.string("the ECDSA point"), bits)
-        if embedded == SK_ECDSA:
-            reader.string("the security key application")
-    else:
+    if embedded not in SUPPORTED_KEY_TYPES:
         raise UnsupportedKeyType(
             "unsupported key type %s (supported: %s)" % (embedded[:64], ", ".join(SUPPORTED_KEY_TYPES))
         )
-    reader.done()
-    return embedded, bits
+    return embedded
+
+
+def _load(blob, required=False):
+    """(key_type, cryptography public key or None): the blob validated by cryptography.
+
+    None only when cryptography is not installed and not required (a managed host)."""
+    embedded = _embedded_type(blob)
+    if not HAS_CRYPTOGRAPHY:
+        if required:
+            raise InvalidPublicKey("reading the %s key needs the Python library cryptography, which is not installed" % embedded)
+        return embedded, None
+    try:
+        key = serialization.load_ssh_public_key(embedded.encode("ascii") + b" " + base64.b64encode(blob))
+    except (ValueError, TypeError) as exc:
+        text = str(exc).lower()
+        for fragment, message in _CRYPTOGRAPHY_MESSAGES:
+            if fragment in text:
+                raise InvalidPublicKey(message) from None
+        raise InvalidPublicKey("malformed public key: %s" % str(exc)[:200]) from None
+    except Exception:  # cryptography's UnsupportedAlgorithm and the like
+        raise UnsupportedKeyType("unsupported public key of type %s" % embedded) from None
+    return embedded, key
+
+
+def _bits(key):
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.curve.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return 256
+    raise UnsupportedKeyType("unsupported public key")  # pragma: no cover - _embedded_type filters
 
 
 def decode_blob(key_type, data):
@@ -137,9 +137,10 @@ def decode_blob(key_type, data):
         blob = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidPublicKey("malformed public key: the key data is not valid base64 (truncated?)") from None
-    embedded, _bits = _walk_blob(blob)
+    embedded = _embedded_type(blob)
     if embedded != key_type:
         raise InvalidPublicKey("malformed public key: the line says %s but the key data holds %s" % (key_type[:64], embedded))
+    _load(blob)
     return blob
 
 
@@ -183,25 +184,25 @@ def _blob_of(text_or_blob):
     if isinstance(text_or_blob, (bytes, bytearray)) and text_or_blob[:1] == b"\x00":
         # a raw blob starts with a 4-byte big-endian length (first byte 0); a key line with its type
         blob = bytes(text_or_blob)
-        _walk_blob(blob)
+        _load(blob)
         return blob
     return parse_public_key(text_or_blob)[1]
 
 
 def key_type_of_blob(blob):
     """The key type embedded in a blob (validated)."""
-    return _walk_blob(blob)[0]
+    return _load(blob)[0]
 
 
 def canonical_public_key(text_or_blob):
     """``"type base64"``: the identity of a key, without comment or options (for comparisons)."""
     blob = _blob_of(text_or_blob)
-    return "%s %s" % (_walk_blob(blob)[0], base64.b64encode(blob).decode("ascii"))
+    return "%s %s" % (_embedded_type(blob), base64.b64encode(blob).decode("ascii"))
 
 
 def key_bits(text_or_blob):
     """Size of the key in bits (RSA modulus, ECDSA curve; 256 for ed25519)."""
-    return _walk_blob(_blob_of(text_or_blob))[1]
+    return _bits(_load(_blob_of(text_or_blob), required=True)[1])
 
 
 def openssh_fingerprint(text_or_blob):
@@ -216,36 +217,12 @@ def md5_fingerprint(text_or_blob):
     return "MD5:" + ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
-def _der_length(length):
-    if length < 0x80:
-        return bytes([length])
-    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
-
-
-def _der(tag, content):
-    return bytes([tag]) + _der_length(len(content)) + content
-
-
-def _der_integer(value):
-    raw = value.to_bytes(value.bit_length() // 8 + 1, "big")  # always room for a sign bit
-    return _der(0x02, raw)
-
-
-# AlgorithmIdentifier { rsaEncryption (1.2.840.113549.1.1.1), NULL }
-_RSA_ALGORITHM = _der(0x30, _der(0x06, bytes.fromhex("2a864886f70d010101")) + b"\x05\x00")
-
-
 def rsa_spki_der(text_or_blob):
     """DER SubjectPublicKeyInfo of an RSA public key (what ``openssl pkey -pubout -outform DER`` gives)."""
-    blob = _blob_of(text_or_blob)
-    reader = _Reader(blob)
-    if reader.string("the key type") != b"ssh-rsa":
+    key_type, key = _load(_blob_of(text_or_blob), required=True)
+    if key_type != "ssh-rsa":
         raise UnsupportedKeyType("not an RSA key")
-    exponent = reader.mpint("the RSA exponent")
-    modulus = reader.mpint("the RSA modulus")
-    rsa_key = _der(0x30, _der_integer(modulus) + _der_integer(exponent))
-    return _der(0x30, _RSA_ALGORITHM + _der(0x03, b"\x00" + rsa_key))
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def ec2_fingerprint(text_or_blob):
@@ -256,7 +233,7 @@ def ec2_fingerprint(text_or_blob):
     Other types raise UnsupportedKeyType: EC2 imports only RSA and ed25519 keys.
     """
     blob = _blob_of(text_or_blob)
-    key_type = _walk_blob(blob)[0]
+    key_type = _embedded_type(blob)
     if key_type == "ssh-rsa":
         digest = hashlib.md5(rsa_spki_der(blob)).hexdigest()  # nosec - EC2's fingerprint format
         return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))

@@ -22,7 +22,7 @@ description:
     decrypted with the same secrets.
   - "The secret is returned only by O(state=query), in RV(entries[].secret_access_key); the displayed
     result of such a task is hidden, and the task reading it must set C(no_log: true)."
-  - Used by the role M(keyops.aws.access_key_rotation); usable on its own.
+  - Used by the role P(keyops.aws.access_key_rotation#role); usable on its own.
 author:
   - keyops.aws contributors (@keyops-aws)
 options:
@@ -55,11 +55,31 @@ options:
     type: str
     choices: [auto, always, never]
     default: auto
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Nothing is written or removed; the result predicts what would be.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the controller, whatever the task's host.
+  action:
+    support: full
+    details:
+      - Runs entirely in the action plugin on the controller.
 notes:
-  - Runs on the controller whatever the task's host; supports check mode (nothing is written or removed).
+  - Runs on the controller whatever the task's host.
   - An entry already stored with the same secret is left as is.
 seealso:
   - module: keyops.aws.iam_access_key_rotation
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.action
 """
 
 EXAMPLES = r"""

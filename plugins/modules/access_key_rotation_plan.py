@@ -12,7 +12,7 @@ module: access_key_rotation_plan
 short_description: Bookkeeping steps of the keyops.aws.access_key_rotation role
 version_added: 0.1.0
 description:
-  - The controller-side decisions of the role M(keyops.aws.access_key_rotation), one O(step) per
+  - The controller-side decisions of the role P(keyops.aws.access_key_rotation#role), one O(step) per
     task; its tasks call it in order and hand each step's result to the next. It changes nothing
     and talks to no host and no AWS API.
   - Its options and results are internal to the role and may change without notice; use the role.
@@ -92,11 +92,31 @@ options:
     description: With O(step=holders), the role's C(access_key_rotation_concurrency), validated (1 to 256).
     type: raw
     version_added: 0.2.0
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The bookkeeping steps run in check mode too and predict the role's run.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the controller, whatever the task's host.
+  action:
+    support: full
+    details:
+      - Runs entirely in the action plugin on the controller.
 notes:
-  - Runs on the controller; supports check mode.
+  - Runs on the controller.
 seealso:
   - module: keyops.aws.iam_access_key_rotation
   - module: keyops.aws.access_key_escrow
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.action
 """
 
 EXAMPLES = r"""

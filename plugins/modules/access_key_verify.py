@@ -104,17 +104,31 @@ options:
         RV(valid) and RV(reason) (for audits).
     type: bool
     default: true
+attributes:
+  check_mode:
+    support: full
+    details:
+      - It changes nothing, so it verifies in check mode too.
+  diff_mode:
+    support: N/A
+    details:
+      - It changes nothing.
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
-  - Never changes anything; supports check mode (it verifies in check mode too).
+  - Never changes anything.
   - Each call uses the region and endpoint of the task's connection options.
 seealso:
   - module: keyops.aws.credentials_profile
   - module: keyops.aws.iam_access_key_rotation
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 """
 
 EXAMPLES = r"""

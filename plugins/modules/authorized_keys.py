@@ -94,10 +94,27 @@ options:
       - Follow a symlink at O(path) and edit its target. Without it, a symlink is refused.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The plan is computed on the real file; nothing is written.
+  diff_mode:
+    support: full
+    details:
+      - Keys are shown by fingerprint and comment, never as key data.
+  platform:
+    support: full
+    platforms: posix
 notes:
-  - Supports C(check_mode) (the plan is computed on the real file, nothing is written) and C(diff_mode).
+  - Keys are validated with the Python library C(cryptography) where the host has it; without it only the format of
+    each line and the key type inside the key data are checked (a key sshd cannot use then fails the proof login of
+    the rotation role).
 seealso:
   - module: keyops.aws.ssh_keypair
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""

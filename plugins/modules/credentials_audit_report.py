@@ -75,9 +75,23 @@ options:
     type: str
     choices: [none, low, medium, high]
     default: none
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Predicts RV(ignore:changed); writes nothing.
+  diff_mode:
+    support: full
+    details:
+      - The findings before and after.
+  platform:
+    support: full
+    platforms: posix
 notes:
-  - Runs on the controller (delegated to localhost, once per play) in the role C(keyops.aws.credentials_audit).
-  - Supports C(--check) (predicts RV(ignore:changed), writes nothing) and C(--diff) (the findings before and after).
+  - Runs on the controller (delegated to localhost, once per play) in the role P(keyops.aws.credentials_audit#role).
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""

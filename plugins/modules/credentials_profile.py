@@ -134,12 +134,26 @@ options:
         so that a link pointing somewhere unexpected is never written through.
     type: bool
     default: false
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Predicts the change exactly; nothing is written.
+  diff_mode:
+    support: full
+    details:
+      - The file before and after, with every secret of every profile masked.
+  platform:
+    support: full
+    platforms: posix
 notes:
-  - Supports check mode (predicts the change exactly) and diff mode (secrets masked).
   - Concurrent runs on one host are serialised with an advisory lock on the directory.
 seealso:
   - module: keyops.aws.credentials_profile_info
   - module: keyops.aws.access_key_verify
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""

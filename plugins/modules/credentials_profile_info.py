@@ -49,11 +49,22 @@ options:
       - Read through a symlink (and report the mode and owner of its target). When V(false) a symlink fails the task.
     type: bool
     default: true
-notes:
-  - Supports check mode (it changes nothing).
+attributes:
+  platform:
+    support: full
+    platforms: posix
+  action:
+    support: full
+    details:
+      - The action plugin hides a displayed result that carries a secret.
 seealso:
   - module: keyops.aws.credentials_profile
   - module: keyops.aws.access_key_verify
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.info_module
+  - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.action
 """
 
 EXAMPLES = r"""

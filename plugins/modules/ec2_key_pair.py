@@ -86,17 +86,29 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
+attributes:
+  check_mode:
+    support: full
+    details:
+      - No API writes; the result is predicted exactly (fingerprints are computed locally).
+  diff_mode:
+    support: full
+    details:
+      - The presence, fingerprint and tags of the key pair before and after, per region.
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
-  - Check mode makes no API writes and predicts the result exactly (fingerprints are computed locally).
-  - With C(--diff) the presence, fingerprint and tags of the key pair before and after are shown per region.
   - The fingerprint returned is the one EC2 shows for an imported key, computed locally from the public key
     (RSA, MD5 of the DER SubjectPublicKeyInfo; ed25519, base64 SHA256 of the key blob with padding).
   - Replacing is a delete followed by an import; if the import fails after the delete, that region holds no
-    key pair of the name until the next run (the region's C(msg) says so).
+    key pair of the name until the next run (the region's RV(regions.msg) says so).
 """
 
 EXAMPLES = r"""

@@ -47,12 +47,19 @@ options:
       - Path of the reference public key file on the machine running the module.
     type: path
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.info_module
+  - keyops.aws.attributes.action_group_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
+attributes:
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
-  - C(reported_fingerprint) is what EC2 itself returns. It differs from RV(key_pairs[].fingerprint) for RSA
+  - RV(key_pairs[].reported_fingerprint) is what EC2 itself returns. It differs from RV(key_pairs[].fingerprint) for RSA
     key pairs created by AWS (SHA1 of the private key, which cannot be computed from the public key)
     and, on moto, for ed25519 keys.
 """

@@ -33,17 +33,23 @@ options:
       - Exactly one of O(user_names) and O(all_users=true) is required.
     type: bool
     default: false
+attributes:
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
   - Needs C(iam:ListAccessKeys), C(iam:ListUserTags), C(iam:GetAccessKeyLastUsed), and with
     O(all_users=true) C(iam:ListUsers).
-  - Supports check mode (it changes nothing).
 seealso:
   - module: keyops.aws.iam_access_key_rotation
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.info_module
+  - keyops.aws.attributes.action_group_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 """
 
 EXAMPLES = r"""

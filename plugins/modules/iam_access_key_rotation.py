@@ -145,6 +145,24 @@ options:
     type: int
     default: 60
     version_added: 0.2.0
+attributes:
+  check_mode:
+    support: full
+    details:
+      - No API writes; predicts exactly what a real run would do, except the id of a key to be created.
+  diff_mode:
+    support: full
+    details:
+      - The keys (ids, status) before and after, for the users that change; never a secret.
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
+  action:
+    support: full
+    details:
+      - The action plugin escrows each new secret on the controller (O(escrow_dir)) and hides a displayed result that carries a secret.
 notes:
   - Requests per user - C(ListAccessKeys) (and C(ListUserTags) only when the user has an Inactive key, or
     with O(state=retired) without C(keys)), then only the writes of its plan.
@@ -153,14 +171,14 @@ notes:
   - With O(escrow_backend=secretsmanager) also C(secretsmanager:CreateSecret), C(GetSecretValue), C(PutSecretValue),
     C(DescribeSecret), C(DeleteSecret) and C(TagResource) on the secrets under O(escrow_prefix), and
     C(kms:GenerateDataKey)/C(kms:Decrypt) on O(escrow_kms_key_id) when set (C(docs/awx.md) has a policy).
-  - Supports check mode and diff mode.
 seealso:
   - module: keyops.aws.iam_access_key_info
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_aws
+  - keyops.aws.attributes.action
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 """
 
 EXAMPLES = r"""

@@ -43,7 +43,7 @@ options:
     required: true
   state:
     description:
-      - C(present) reads the key set, repairs derived files and reports whether a rotation is due.
+      - V(present) reads the key set, repairs derived files and reports whether a rotation is due.
       - C(promoted) makes the pending key the current one, after it was verified on the hosts.
     type: str
     choices: [present, promoted]
@@ -71,12 +71,24 @@ options:
     type: list
     elements: str
     version_added: 0.2.0
-notes:
-  - Supports C(check_mode) (the plan is computed on the real directory, nothing is written) and C(diff_mode)
-    (fingerprints before and after, never key material).
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The plan is computed on the real directory; nothing is written.
+  diff_mode:
+    support: full
+    details:
+      - Fingerprints before and after, never key material.
+  platform:
+    support: full
+    platforms: posix
 seealso:
   - module: keyops.aws.ssh_keypair
   - module: keyops.aws.key_pair_rotation_verify
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""
@@ -106,7 +118,7 @@ due:
   returned: always
   type: bool
 reason:
-  description: Why; one of C(pending), C(no_key), C(force), C(max_age), C(promoted), C(none).
+  description: Why; one of V(pending), V(no_key), V(force), V(max_age), V(promoted), V(none).
   returned: always
   type: str
 current:
@@ -115,7 +127,7 @@ current:
   type: dict
   contains:
     role:
-      description: C(current), C(pending) or C(retired).
+      description: V(current), V(pending) or V(retired).
       type: str
     path:
       description: The private key file.

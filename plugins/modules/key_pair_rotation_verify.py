@@ -75,10 +75,23 @@ options:
     description: Fail the task when the host did not accept the key. Otherwise RV(verified) tells.
     type: bool
     default: true
-notes:
-  - Supports C(check_mode); the login is read-only and runs in check mode too.
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The login is read-only and runs in check mode too.
+  diff_mode:
+    support: N/A
+    details:
+      - It changes nothing.
+  platform:
+    support: full
+    platforms: posix
 seealso:
   - module: keyops.aws.key_pair_rotation_state
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""

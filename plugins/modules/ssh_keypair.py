@@ -65,12 +65,23 @@ options:
 requirements:
   - cryptography >= 3.4
   - bcrypt (only with O(passphrase))
-notes:
-  - Supports C(check_mode) (nothing is generated; the fingerprints of a key still to be generated are
-    returned as V(null)) and C(diff_mode) (type, size, fingerprint and comment before and after, never
-    key material).
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Nothing is generated; the fingerprints of a key still to be generated are returned as V(null).
+  diff_mode:
+    support: full
+    details:
+      - Type, size, fingerprint and comment before and after, never key material.
+  platform:
+    support: full
+    platforms: posix
 seealso:
   - module: keyops.aws.authorized_keys
+extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""

@@ -4,6 +4,7 @@ thresholds, severities, environments, fix texts and the no-secret guarantee."""
 
 import base64
 import datetime
+import html
 import json
 import re
 import struct
@@ -479,3 +480,24 @@ def test_findings_are_sorted_most_severe_first():
     findings = run(all_checks_facts())[0]
     ranks = [_audit.SEVERITY_RANK[item["severity"]] for item in findings]
     assert ranks == sorted(ranks, reverse=True)
+
+
+def test_html_chart_shows_keys_created_today():
+    facts = clean_facts()
+    for env in facts["iam"].values():
+        for user in env["users"]:
+            for key in user["access_keys"]:
+                key["create_date"] = days_ago(0)
+    report = _audit.build_report(facts, now=NOW)
+    assert report["keys"] and all(row["age_days"] == 0 for row in report["keys"])
+    page = _audit_html.render(report)
+    bars = re.findall(r'<rect x="330" y="\d+" width="([0-9.]+)"', page)
+    assert bars and all(float(width) >= _audit_html.MIN_BAR_WIDTH for width in bars)
+    assert "0 d (new today)" in page
+
+
+def test_html_matrix_columns_are_check_titles_with_the_id_in_a_tooltip():
+    report = _audit.build_report(everything_wrong(), now=NOW)
+    page = _audit_html.render(report)
+    for check in report["checks"]:
+        assert '<th class="check" title="%s (%s)">%s</th>' % (check["check"], check["severity"], html.escape(check["title"])) in page

@@ -72,7 +72,9 @@ def test_desired_key_rsa_fingerprint_is_colon_md5():
     ("ssh-ed25519 AAAAC3Nz!!", "base64"),
     ("ssh-dss AAAAB3NzaC1kc3MAAACBAP", "unsupported"),
     ("ecdsa-sha2-nistp256 " + base64.b64encode(
-        _string(b"ecdsa-sha2-nistp256") + _string(b"nistp256") + _string(b"\x04" + b"\x01" * 64)).decode(),
+        _string(b"ecdsa-sha2-nistp256") + _string(b"nistp256") + _string(bytes.fromhex(  # the P-256 base point: a valid key (cryptography checks the point)
+            "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+            "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"))).decode(),
      "EC2 imports only"),
     (rsa_line(bits=768), "1024 bits"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----", "malformed"),

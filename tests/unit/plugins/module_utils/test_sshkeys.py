@@ -193,3 +193,34 @@ def test_no_key_material_in_error_messages():
     with pytest.raises(_sshkeys.InvalidPublicKey) as info:
         _sshkeys.parse_public_key("ssh-ed25519 " + data)
     assert data[:20] not in str(info.value)
+
+
+# ------------------------------------------------------------------- the cryptography library
+
+
+def test_ecdsa_point_off_the_curve_is_refused():
+    blob = _string(b"ecdsa-sha2-nistp256") + _string(b"nistp256") + _string(b"\x04" + b"\x01" * 64)
+    with pytest.raises(_sshkeys.InvalidPublicKey) as info:
+        _sshkeys.parse_public_key(_line(blob))
+    assert "not on the curve" in str(info.value)
+
+
+def test_rsa_spki_der_is_cryptographys(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    if SSH_KEYGEN is None:
+        pytest.skip("ssh-keygen is not installed")
+    text = keygen(tmp_path, "rsa", 2048)[1]
+    key = serialization.load_ssh_public_key(text.encode())
+    assert _sshkeys.rsa_spki_der(text) == key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_without_cryptography_only_the_format_is_checked(monkeypatch):
+    # a managed host without the library: authorized_keys still reads lines and fingerprints keys
+    monkeypatch.setattr(_sshkeys, "HAS_CRYPTOGRAPHY", False)
+    assert _sshkeys.parse_public_key(_line(ED25519_BLOB, "c")) == ("ssh-ed25519", ED25519_BLOB, "c")
+    assert _sshkeys.openssh_fingerprint(ED25519_BLOB).startswith("SHA256:")
+    with pytest.raises(_sshkeys.InvalidPublicKey, match="cryptography"):
+        _sshkeys.key_bits(ED25519_BLOB)
+    with pytest.raises(_sshkeys.UnsupportedKeyType):
+        _sshkeys.parse_public_key("ssh-dss " + base64.b64encode(_string(b"ssh-dss") + _string(b"\x01")).decode())

@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: keyops.aws contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The standard module attributes (the form of ansible-core's action_common_attributes fragment).
+
+Each module sets C(support) (and C(details), C(platforms), C(membership)) itself; these fragments
+only give the shared descriptions, so that ansible-doc and the docs site show them the same way
+everywhere. Kept in this collection (not taken from ansible.builtin) so that a module's docs render
+with the same wording on every supported ansible-core.
+"""
+
+
+class ModuleDocFragment:
+    # check_mode, diff_mode and platform: on every module.
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check mode and return a changed status prediction without modifying the target.
+  diff_mode:
+    description: Returns details on what has changed (or would change in check mode) when in diff mode.
+  platform:
+    description: Target OS/families that can be operated against.
+"""
+
+    # For modules that only read: check mode supported, diff mode not applicable.
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - This action does not modify state.
+  diff_mode:
+    support: N/A
+    details:
+      - This action does not modify state.
+"""
+
+    # Modules that take the common AWS connection options are members of group/keyops.aws.aws
+    # (meta/runtime.yml), which extends group/amazon.aws.aws.
+    ACTION_GROUP_AWS = r"""
+options: {}
+attributes:
+  action_group:
+    description: Action is part of action_group(s), for convenient setting of module_defaults.
+    support: full
+    membership:
+      - keyops.aws.aws
+    details:
+      - Use C(group/keyops.aws.aws) in C(module_defaults); it also reaches every module of C(group/amazon.aws.aws).
+        C(group/amazon.aws.aws) alone does not reach this module.
+"""
+
+    # Modules that are in no action group.
+    ACTION_GROUP_NONE = r"""
+options: {}
+attributes:
+  action_group:
+    description: Action is part of action_group(s), for convenient setting of module_defaults.
+    support: none
+    membership: []
+    details:
+      - Not a member of any action group; set its options on the task or in C(module_defaults) by its own name.
+"""
+
+    # Modules with an action plugin of the same name.
+    ACTION = r"""
+options: {}
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+"""
