@@ -274,6 +274,8 @@ def test_writes_grouped_per_file():
          "secret_access_key": "s"} for h in plan["holders"]])
     assert [(f["path"], [p["profile"] for p in f["profiles"]], f["label"]) for f in files] == [
         ("/c", ["a", "b"], "/c (2 profiles)"), ("/d", ["default"], "/d (1 profile)")]
+
+
 # --------------------------------------------------------------------------- holder types (issue 12)
 def test_holder_types_are_validated_naming_the_holder():
     from ansible_collections.keyops.aws.plugins.plugin_utils import _access_key_rotation_role as r
