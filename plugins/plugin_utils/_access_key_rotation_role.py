@@ -205,11 +205,11 @@ def normalize_credentials(value, host):
         kind = item.get("type") or "credentials_file"
         if kind not in TYPE_KEYS:
             raise RoleError("%s: unknown type %r (allowed: %s); nothing was changed" % (where, kind, ", ".join(HOLDER_TYPES)))
-        where = "%s (type %s)" % (where, kind)
         allowed = ("iam_user", "type") + TYPE_KEYS[kind]
         unknown = sorted(set(item) - set(allowed))
         if unknown:
-            raise RoleError("%s has unknown keys %s (allowed: %s); nothing was changed" % (where, ", ".join(unknown), ", ".join(allowed)))
+            raise RoleError("%s (type %s) has unknown keys %s (allowed: %s); nothing was changed" % (
+                where, kind, ", ".join(unknown), ", ".join(allowed)))
         entry = {"iam_user": _nonempty(item, "iam_user", where).strip(), "type": kind}
         if kind in ("credentials_file", "env_file"):
             entry["path"] = _nonempty(item, "path", where)
