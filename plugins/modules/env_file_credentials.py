@@ -111,8 +111,6 @@ notes:
   - Concurrent runs on one host are serialised with an advisory lock on the directory.
 seealso:
   - module: keyops.aws.credentials_profile
-  - ref: keyops.aws.access_key_rotation
-    description: The role that rotates IAM keys and writes them to holders of this kind.
 """
 
 EXAMPLES = r"""

@@ -81,8 +81,6 @@ notes:
   - Written from the controller with the task's AWS settings; the secret's region is the task's region.
 seealso:
   - module: keyops.aws.ssm_parameter_credentials
-  - ref: keyops.aws.access_key_rotation
-    description: The role that rotates IAM keys and writes them to holders of this kind.
 """
 
 EXAMPLES = r"""

@@ -72,8 +72,6 @@ notes:
   - The secret parameter is written before the id parameter.
 seealso:
   - module: keyops.aws.secretsmanager_credentials
-  - ref: keyops.aws.access_key_rotation
-    description: The role that rotates IAM keys and writes them to holders of this kind.
 """
 
 EXAMPLES = r"""
