@@ -292,6 +292,7 @@ class CredentialsFile:
                     % (name, self.lines[profiles[name].start].number, self.lines[section.start].number)
                 )
             profiles[name] = section
+        self._profiles = profiles
 
     # ------------------------------------------------------------------ reading
     def render(self):
@@ -304,10 +305,7 @@ class CredentialsFile:
         return "\n"
 
     def find_profile(self, profile):
-        for section in self.sections:
-            if section.profile_name(self.file_type) == profile:
-                return section
-        return None
+        return self._profiles.get(profile)
 
     def option_value(self, section, name):
         """The value of an option: a string, or a dict for a nested block (``s3 =`` + indented lines)."""
@@ -374,17 +372,20 @@ class CredentialsFile:
         check_profile_name(profile)
         for name, value in values.items():
             check_option(name, value)
-        before = self.render()
+        # Linear in the file per profile: no re-rendering, and the file is re-indexed only when lines
+        # move (an option added or removed, a nested block resized), so editing every profile of a
+        # large file stays fast.
         section = self.find_profile(profile)
         if section is None:
             wanted = [(name, value) for name, value in values.items() if value is not None]
             self._append_section(self.section_header_for(profile), wanted)
-        else:
-            for name, value in values.items():
-                section = self.find_profile(profile)
-                self._set_option(section, name.lower(), name, value)
-        self._index()
-        return self.render() != before
+            self._index()
+            return True
+        changed = False
+        for name, value in values.items():
+            section = self.find_profile(profile)
+            changed = self._set_option(section, name.lower(), name, value) or changed
+        return changed
 
     def remove_profile(self, profile):
         """Remove the profile's section (with the comment block right above its header). True if changed."""
@@ -435,10 +436,11 @@ class CredentialsFile:
         return [Line("%s%s%s%s" % (indent, name, sep, value), eol, OPTION, 0, name=name.lower(), value=value)]
 
     def _set_option(self, section, key, name, value):
+        """Set (or with None remove) one option; True when the file changed."""
         index = section.options.get(key)
         if index is None:
             if value is None:
-                return
+                return False
             sep, indent = self._style(section)
             if section.options:
                 last = max(section.options.values())
@@ -455,16 +457,16 @@ class CredentialsFile:
                 new_lines[-1].eol = ""
             self.lines[insert_at:insert_at] = new_lines
             self._index()
-            return
+            return True
         if self.option_value(section, key) == value:
-            return
+            return False
         line = self.lines[index]
         continuation = self._continuation(index)
         span_end = (continuation[-1] + 1) if continuation else index + 1
         if value is None:
             del self.lines[index:span_end]
             self._index()
-            return
+            return True
         match = _OPTION.match(line.text)
         if isinstance(value, dict):
             sep = match.group("sp1") + match.group("delim") + (match.group("sp2") or " ")
@@ -476,8 +478,14 @@ class CredentialsFile:
                 match.group("indent"), match.group("name"), match.group("sp1"), match.group("delim"), sp2, value
             )
             replacement = [Line(text, self.lines[span_end - 1].eol, OPTION, line.number, name=key, value=value)]
+        if len(replacement) == 1 and span_end == index + 1:
+            # one line for one line: every index stays valid, no re-indexing
+            replacement[0].section = line.section
+            self.lines[index] = replacement[0]
+            return True
         self.lines[index:span_end] = replacement
         self._index()
+        return True
 
     # ------------------------------------------------------------------ masking
     def masked_text(self, labels=None):
