@@ -24,6 +24,7 @@ ARGUMENT_SPEC = dict(
     delete_after_days=dict(type="raw", default=7),
     force=dict(type="raw", default=False),
     plan=dict(type="dict"),
+    holders_plan=dict(type="dict"),
     previous=dict(type="dict"),
     results=dict(type="raw"),
     escrowed_key_ids=dict(type="list", elements="str", default=[]),
@@ -33,6 +34,11 @@ ARGUMENT_SPEC = dict(
     verify_timeout=dict(type="raw"),
     batch_size=dict(type="raw"),
     concurrency=dict(type="raw"),
+    phase=dict(type="raw", default="all"),
+    escrow_backend=dict(type="raw", default="local"),
+    escrow_prefix=dict(type="raw"),
+    escrow_kms_key_id=dict(type="raw"),
+    claim_ttl_minutes=dict(type="raw"),
 )
 
 
@@ -127,8 +133,20 @@ class ActionModule(ActionBase):
                 }
             play_hosts = plain(task_vars.get("ansible_play_hosts") or [])
             policy = {"max_age_days": args["max_age_days"], "delete_after_days": args["delete_after_days"], "force": args["force"]}
-            settings = {name: args[name] for name in ("verify_successes", "verify_timeout", "batch_size", "concurrency")}
-            return role.collect_holders(host_vars, play_hosts, policy, settings)
+            settings = {name: args[name] for name in ("verify_successes", "verify_timeout", "batch_size", "concurrency", "phase",
+                                                      "escrow_backend", "escrow_prefix", "escrow_kms_key_id", "claim_ttl_minutes")}
+            output = role.collect_holders(host_vars, play_hosts, policy, settings)
+            if output["settings"]["phase"] == "retire":  # no host is read; the store is
+                output.update(reads_by_host={}, env_reads_by_host={}, sm_reads=[], ssm_reads=[], store_queries=role.store_queries(output))
+            return output
+        if step == "retire" and args.get("holders_plan"):
+            phase = (args["holders_plan"].get("settings") or {}).get("phase") or "all"
+            if phase == "retire":  # no host is contacted: the acknowledgements in the store decide
+                output = role.from_store(args["holders_plan"], args.get("results"),
+                                         backend=args["holders_plan"]["settings"].get("escrow_backend") or "local")
+                return dict(output, phase=phase)
+            if phase == "prepare":  # keys created and stored; the distribute phase writes the holders
+                return dict(role.prepared(self._need(args, "previous", step)["users"]), phase=phase)
         plan = self._need(args, "plan", step)
         if step == "users":
             hosts = sorted({h["host"] for h in plan["holders"]})
@@ -145,6 +163,12 @@ class ActionModule(ActionBase):
             previous = self._need(args, "previous", step)
             hosts = sorted({h["host"] for h in plan["holders"]})
             host_results = self._host_results(task_vars, hosts, self._need(args, "host_results_var", step))
-            return role.retirement(plan, previous["users"], args.get("results"), host_results, check_mode=check_mode)
+            output = role.retirement(plan, previous["users"], args.get("results"), host_results, check_mode=check_mode)
+            phase = (plan.get("settings") or {}).get("phase") or "all"
+            if phase == "distribute":  # retiring is the retire phase's work: here only the acknowledgements
+                output = dict(output, retire_groups=[], escrow_remove=[])
+            else:
+                output["acknowledge"] = []
+            return dict(output, phase=phase)
         previous = self._need(args, "previous", step)
-        return role.report(previous, args.get("results"), check_mode=check_mode)
+        return role.report(previous, args.get("results"), check_mode=check_mode, phase=(plan.get("settings") or {}).get("phase"))

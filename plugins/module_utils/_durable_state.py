@@ -9,7 +9,8 @@ CreateAccessKey and the new key pair recorded in the same place as soon as the k
 Two backends share one document format:
 
 - ``local``: the controller's escrow directory (``<dir>/claims/<user>.json`` for the claim, no
-  secret; ``<dir>/<AccessKeyId>`` for the secret, in the format of plugin_utils/_escrow.py). The
+  secret; ``<dir>/<AccessKeyId>`` for the secret, in the format of plugin_utils/_escrow.py;
+  ``<dir>/acks/<user>/<holder hash>`` = key id for each holder's acknowledgement). The
   module writes the secret file 0600 in plain text at once and removes the claim (the entry, which
   names its iam_user, is the record; callers pass listed entries as escrowed_key_ids); the action
   plugin vault-encrypts the entry (when a vault secret is configured) when the module returns.
@@ -278,6 +279,67 @@ class LocalStore:
         # escrow directory then holds only entries, as before claims existed; the caller lists them
         # and passes their ids as escrowed_key_ids, which makes the next run converge on the key.
         self.delete(user_name)
+
+    def _acks_dir(self, user_name):
+        return os.path.join(self.directory, "acks", user_name)
+
+    def acknowledge(self, user_name, holders_to_key):
+        """Record ``{holder: key id}`` acknowledgements: one file per holder (``acks/<user>/<holder hash>``),
+        so concurrent distribute jobs on this controller never overwrite each other's."""
+        if not holders_to_key:
+            return
+        self._prepare()
+        for holder, kid in sorted(holders_to_key.items()):
+            if not LOCAL_KEY_ID_RE.match(kid or ""):
+                raise StoreError("an acknowledgement needs an access key id")
+            try:
+                atomic_write(os.path.join(self._acks_dir(user_name), holder_hash(holder)), (kid + "\n").encode("ascii"),
+                             mode=0o600, dir_mode=0o700)
+            except FileOpError as exc:
+                raise StoreError("cannot record the acknowledgement of %s: %s" % (user_name, exc)) from None
+
+    def acknowledgements(self, user_name):
+        """``{holder hash: key id}`` of the acknowledgements recorded for the user."""
+        directory = self._acks_dir(user_name)
+        out = {}
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return out
+        except OSError as exc:
+            raise StoreError("cannot read acknowledgements in %s: %s" % (directory, exc.strerror or exc)) from None
+        for name in names:
+            try:
+                data = read_regular_file(os.path.join(directory, name))
+            except FileOpError:
+                continue
+            kid = (data or b"").decode("ascii", "replace").strip()
+            if LOCAL_KEY_ID_RE.match(kid):
+                out[name] = kid
+        return out
+
+    def forget_acknowledgements(self, user_name):
+        """Remove the user's acknowledgements (its rotation is finished)."""
+        directory = self._acks_dir(user_name)
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError("cannot remove acknowledgements in %s: %s" % (directory, exc.strerror or exc)) from None
+        for name in names:
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StoreError("cannot remove acknowledgements in %s: %s" % (directory, exc.strerror or exc)) from None
+        for path in (directory, os.path.dirname(directory)):
+            try:
+                os.rmdir(path)  # only when empty
+            except OSError:
+                pass
+        return True
 
     def delete(self, user_name):
         path = self.where(user_name)

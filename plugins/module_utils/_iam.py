@@ -503,7 +503,7 @@ def _claim_step(store, name, data, policy, now, durable_opts):
         why = ("orphan of a stale claim (%s at %s): created after the claim, held by no holder and no store, so nobody has its secret"
                % (decision["claimed_by"], decision["claimed_at"]))
         orphan_deletes = [{"action": "delete", "access_key_id": kid, "reason": why} for kid in decision["orphan_key_ids"]]
-    return decision, policy, keys, orphan_deletes
+    return decision, policy, keys, orphan_deletes, document
 
 
 def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durable_opts=None):
@@ -526,27 +526,45 @@ def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durab
 
     claim = None
     plan_keys = data["keys"]
+    orphan_deletes = []
+    claim_decision = document = None
     if store is not None:
         try:
-            claim_decision, policy, plan_keys, orphan_deletes = _claim_step(store, name, data, policy, now, durable_opts)
+            claim_decision, policy, plan_keys, orphan_deletes, document = _claim_step(store, name, data, policy, now, durable_opts)
         except durable.StoreError as exc:
             return dict(result, failed=True, msg="reading the %s store failed (no key created): %s" % (store.backend, exc))
         result["claim"] = {k: claim_decision[k] for k in ("decision", "claimed_by", "claimed_at", "orphan_key_ids", "recorded_key_id")}
 
     plan = planner.plan_rotation(plan_keys, policy, now, tagged_key_ids=data["tagged_key_ids"])
+    creates = any(a["action"] == planner.DECISION_CREATE for a in plan["actions"])
     if store is not None:
-        creates = any(a["action"] == planner.DECISION_CREATE for a in plan["actions"])
         # another run is inside its create for this user: a key may appear any moment whose secret only
         # that run has, so no create, no converge, and "two Active keys" is not this run's finding
         if claim_decision["decision"] == durable.BUSY and (creates or plan["failed"] or plan["decision"] == planner.DECISION_CONVERGE):
             result.update(decision="busy", busy=True, msg=claim_decision["msg"], warnings=data["warnings"])
             return result
+    if policy["state"] == "rotated" and not (durable_opts or {}).get("create_keys", True):
+        # create_keys=false (the role's distribute phase): never create, deactivate or delete a key;
+        # a user due for a new key waits for a run that may create one (prepare or all)
+        if plan["actions"] or orphan_deletes:
+            result.update(decision="waiting", waiting=True, target_key_id=None, warnings=data["warnings"],
+                          previous_key_ids=[k["access_key_id"] for k in data["keys"] if k["status"] == "Active"],
+                          msg="due for a new key (%s), but create_keys is false: a run that may create keys (the role's phase "
+                              "prepare or all) makes it; nothing was changed for this user" % (plan["msg"] or plan["decision"]))
+            result["keys"] = carried_state(data["keys"], data["tagged_key_ids"])
+            return result
+    if store is not None:
         if orphan_deletes:
             plan = dict(plan, actions=orphan_deletes + plan["actions"])
         if creates:
             claim = Claim(store, name, durable_opts["claimed_by"], now, replace=claim_decision["decision"] != durable.FREE)
     result.update(decision=plan["decision"], target_key_id=plan["target_key_id"], previous_key_ids=plan["previous_key_ids"],
                   actions=plan["actions"], failed=plan["failed"], msg=plan["msg"], warnings=data["warnings"])
+    if (store is not None and store.backend == "secretsmanager" and claim_decision["decision"] == durable.RESUME
+            and plan["target_key_id"] == claim_decision["recorded_key_id"] and document.get("secret_access_key")):
+        # the store holds the secret of the key this run converges on: hand it to the caller (hidden
+        # by the action plugin), so a fresh controller can distribute it
+        result["stored_key"] = {"access_key_id": claim_decision["recorded_key_id"], "secret_access_key": document["secret_access_key"]}
     after_keys, after_tagged = planner.simulate(data["keys"], plan, now, new_key_id="(new key)", tagged_key_ids=data["tagged_key_ids"])
     result["_diff"] = (_state_view(data["keys"], data["tagged_key_ids"]), _state_view(after_keys, after_tagged))
     if plan["failed"] or not plan["actions"]:
@@ -592,6 +610,7 @@ def durable_options(params):
             "kms_key_id": durable.check_kms_key_id(params.get("escrow_kms_key_id")),
             "claim_ttl_minutes": durable.check_ttl(durable.DEFAULT_CLAIM_TTL_MINUTES if params.get("claim_ttl_minutes") is None
                                                    else params["claim_ttl_minutes"]),
+            "create_keys": params.get("create_keys", True) is not False,
         }
     except durable.StoreError as exc:
         raise KeyopsIamError(str(exc))
@@ -619,6 +638,8 @@ def forget_finished(store, outcomes, concurrency):
             if document and document.get("access_key_id") == policy["current_key_id"]:
                 store.delete(name)
                 result["escrow_forgotten"] = True
+            if store.backend == "local":
+                store.forget_acknowledgements(name)
         except durable.StoreError as exc2:
             result.setdefault("warnings", []).append("user %s: retired, but its %s store entry could not be removed: %s" % (
                 name, store.backend, exc2))
@@ -679,6 +700,9 @@ def run_rotation(module):
         users.append(result)
     changed = any(u["changed"] for u in users)
     output = dict(changed=changed, users=users, failed_users=failed_users)
+    waiting_users = [u["user_name"] for u in users if u.get("waiting")]
+    if waiting_users or not params.get("create_keys", True):
+        output["waiting_users"] = waiting_users
     if store is not None:
         output.update(busy_users=busy_users, escrow_backend=store.backend)
         if recorded:

@@ -22,7 +22,10 @@ description:
   - V(users) turns what the holders hold into the O(plan) of M(keyops.aws.iam_access_key_rotation)
     per AWS settings; V(targets) decides where the secret of each target key comes from;
     V(distribute) plans the writes and the verifications; V(retire) finds the users whose every
-    holder holds the verified key; V(report) builds the summary.
+    holder holds the verified key (and which holders the distribute phase acknowledges); V(report) builds the summary.
+  - With O(holders_plan), V(retire) follows the role's phase - V(prepare) ends with the keys created and stored
+    and no holder written; V(retire) (the phase) decides from the holders' acknowledgements read with
+    M(keyops.aws.access_key_rotation_state), contacting no host.
   - "A result holding a secret is hidden from display; tasks using it must set C(no_log: true)."
 author:
   - keyops.aws contributors (@keyops-aws)
@@ -55,6 +58,10 @@ options:
   plan:
     description: The result of the previous V(holders) (for V(users)) or V(users) step.
     type: dict
+  holders_plan:
+    description: With O(step=retire), the result of the V(holders) step (its C(settings) name the role's phase).
+    type: dict
+    version_added: 0.2.0
   previous:
     description: The result of the previous step (V(targets), V(distribute), V(retire)).
     type: dict
@@ -92,6 +99,28 @@ options:
     description: With O(step=holders), the role's C(access_key_rotation_concurrency), validated (1 to 256).
     type: raw
     version_added: 0.2.0
+  phase:
+    description: With O(step=holders), the role's C(access_key_rotation_phase), validated (V(all), V(prepare), V(distribute), V(retire)).
+    type: raw
+    default: all
+    version_added: 0.2.0
+  escrow_backend:
+    description: With O(step=holders), the role's C(access_key_rotation_escrow_backend), validated (V(local) or V(secretsmanager)).
+    type: raw
+    default: local
+    version_added: 0.2.0
+  escrow_prefix:
+    description: With O(step=holders), the role's C(access_key_rotation_escrow_prefix), validated.
+    type: raw
+    version_added: 0.2.0
+  escrow_kms_key_id:
+    description: With O(step=holders), the role's C(access_key_rotation_escrow_kms_key_id), validated.
+    type: raw
+    version_added: 0.2.0
+  claim_ttl_minutes:
+    description: With O(step=holders), the role's C(access_key_rotation_claim_ttl_minutes), validated (0 to 10080).
+    type: raw
+    version_added: 0.2.0
 attributes:
   check_mode:
     support: full
@@ -113,6 +142,7 @@ notes:
 seealso:
   - module: keyops.aws.iam_access_key_rotation
   - module: keyops.aws.access_key_escrow
+  - module: keyops.aws.access_key_rotation_state
 extends_documentation_fragment:
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none

@@ -145,6 +145,16 @@ options:
     type: int
     default: 60
     version_added: 0.2.0
+  create_keys:
+    description:
+      - With O(state=rotated), whether this task may create, deactivate or delete keys.
+      - V(false) (the distribute phase of P(keyops.aws.access_key_rotation#role)) only decides. A user whose
+        store holds an Active recorded key is converged on it (its secret is returned in C(users[].stored_key)
+        with O(escrow_backend=secretsmanager)); a user due for a new key is reported V(waiting) and nothing
+        is changed for it. The orphan of a stale claim is left for a run that may delete keys.
+    type: bool
+    default: true
+    version_added: 0.2.0
 attributes:
   check_mode:
     support: full
@@ -228,6 +238,13 @@ busy_users:
   elements: str
   sample: []
   version_added: 0.2.0
+waiting_users:
+  description: With O(create_keys=false), the users due for a new key that this task did not create (nothing changed for them).
+  returned: when O(create_keys=false)
+  type: list
+  elements: str
+  sample: []
+  version_added: 0.2.0
 escrow_backend:
   description: The store used (V(local) or V(secretsmanager)).
   returned: when a store is used
@@ -249,6 +266,7 @@ users:
       description:
         - V(none), V(converge) or V(create) with O(state=rotated); V(none) or V(retire) with O(state=retired).
         - V(busy) when another run's live claim stopped the create (see O(escrow_backend)).
+        - V(waiting) when a new key is due but O(create_keys=false).
         - Null when the user failed before a decision.
       type: str
       returned: always
@@ -316,6 +334,28 @@ users:
       type: dict
       returned: when a store is used with O(state=rotated)
       version_added: 0.2.0
+    stored_key:
+      description:
+        - With O(escrow_backend=secretsmanager), the key pair the store recorded when this task converges
+          on it (an earlier run, maybe on another controller, created it). B(The secret is a secret);
+          the displayed result is hidden; use C(no_log=true).
+      type: dict
+      returned: when converging on a key recorded in the Secrets Manager store
+      version_added: 0.2.0
+      contains:
+        access_key_id:
+          description: The recorded key's id.
+          type: str
+          returned: always
+        secret_access_key:
+          description: Its secret access key. B(This is a secret).
+          type: str
+          returned: always
+    waiting:
+      description: Whether the user is due for a new key that O(create_keys=false) did not let this task create.
+      type: bool
+      returned: when the user waits
+      version_added: 0.2.0
     busy:
       description: Whether the user was busy (another run's live claim).
       type: bool
@@ -372,6 +412,7 @@ def main():
         escrow_prefix=dict(type="str", default="keyops/access-keys/"),
         escrow_kms_key_id=dict(type="str", no_log=False),
         claim_ttl_minutes=dict(type="int", default=60),
+        create_keys=dict(type="bool", default=True),
         escrowed_key_ids=dict(type="list", elements="str", default=[], no_log=False),
         **CONCURRENCY_ARGSPEC
     )

@@ -34,6 +34,7 @@ import hashlib
 import json
 import re
 
+from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import CredentialsFileError, check_profile_name
 from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import parameter_name_problem, secret_name_problem
 
@@ -69,8 +70,11 @@ BOUNDS = {
     "access_key_rotation_verify_timeout": (0, 86400),
     "access_key_rotation_batch_size": (1, 100000),
     "access_key_rotation_concurrency": (1, 256),
+    "access_key_rotation_claim_ttl_minutes": (0, 10080),
 }
 MAX_ERRORS_SHOWN = 20
+PHASES = ("all", "prepare", "distribute", "retire")
+ESCROW_BACKENDS = ("local", "secretsmanager")
 
 
 class RoleError(Exception):
@@ -150,7 +154,27 @@ def check_settings(values, where="play"):
                       ("concurrency", "access_key_rotation_concurrency")):
         if values.get(key) is not None:
             out[key] = _int(values[key], name, where)
+    phase = values.get("phase") or "all"
+    if phase not in PHASES:
+        raise RoleError("%s: access_key_rotation_phase must be one of %s, got %r; nothing was changed" % (where, ", ".join(PHASES), phase))
+    out["phase"] = phase
+    backend = values.get("escrow_backend") or "local"
+    if backend not in ESCROW_BACKENDS:
+        raise RoleError("%s: access_key_rotation_escrow_backend must be one of %s, got %r; nothing was changed" % (
+            where, ", ".join(ESCROW_BACKENDS), backend))
+    out["escrow_backend"] = backend
+    try:
+        durable.check_prefix(values.get("escrow_prefix") or durable.DEFAULT_PREFIX)
+    except durable.StoreError as exc:
+        raise RoleError("%s: access_key_rotation_%s; nothing was changed" % (where, exc)) from None
+    try:
+        durable.check_kms_key_id(values.get("escrow_kms_key_id") or None)
+    except durable.StoreError as exc:
+        raise RoleError("%s: access_key_rotation_%s; nothing was changed" % (where, exc)) from None
+    if values.get("claim_ttl_minutes") is not None:
+        _int(values["claim_ttl_minutes"], "access_key_rotation_claim_ttl_minutes", where)
     return out
+
 
 
 def _bool(value, name, where):
@@ -343,6 +367,7 @@ def collect_holders(host_vars, play_hosts, play_policy, settings=None):
         "ssm_reads": store_reads["ssm_parameter"],
         "sensitive": any(has_sensitive(groups[gid]["aws"]) for gid in order),
         "settings": checked,
+        "store_queries": [],
     }
 
 
@@ -639,9 +664,12 @@ def targets(inputs, rotation, check_mode=False):
             entry["decision"] = result.get("decision")
             entry["previous_key_ids"] = list(result.get("previous_key_ids") or [])
             entry["msg"] = result.get("msg")
-            if result.get("busy"):  # another run's live claim (issue 13): nothing created, nothing written or retired
+            if result.get("busy") or result.get("waiting"):
+                # another run's live claim (nothing created, written or retired), or a new key due that this
+                # phase may not create (distribute): the holders stay as they are, the old key Active
                 entry["decision"] = None
-                entry["pending"] = True
+                entry["busy" if result.get("busy") else "waiting"] = True
+                entry["pending"] = [h["id"] for h in mine]
                 continue
             if isinstance(result.get("keys"), dict):
                 entry["keys"] = result["keys"]  # carried to the retire step: no second read of the user
@@ -661,6 +689,12 @@ def targets(inputs, rotation, check_mode=False):
                     continue
             else:
                 entry["target_key_id"] = result.get("target_key_id")
+                stored = result.get("stored_key") or None
+                if (isinstance(stored, dict) and stored.get("access_key_id") == entry["target_key_id"]
+                        and stored.get("secret_access_key")):
+                    # the Secrets Manager store recorded this key (an earlier job, maybe on another controller)
+                    entry["source"] = "store"
+                    new_secrets[stored["access_key_id"]] = stored["secret_access_key"]
             target = entry["target_key_id"]
             reachable = [h for h in mine if h["reachable"]]
             entry["write"] = [h["id"] for h in reachable if target is None or h["held_key_id"] != target]
@@ -820,6 +854,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
     removing = set()
     users = []
     escrowed = set(inputs.get("escrowed_key_ids") or [])
+    acks = {}
     for entry in planned_users:
         entry = dict(entry)
         users.append(entry)
@@ -852,6 +887,11 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
                     entry["pending"].append(hid)
             elif entry.get("held", {}).get(hid) != target:
                 entry["pending"].append(hid)
+        if not entry["failed"] and target and (entry.get("source") is None or entry.get("verified")):
+            # what the distribute phase records in the store: the holders of this job that hold the verified target
+            done = [hid for hid in entry["holders"] if hid not in set(entry["pending"])]
+            if done:
+                acks.setdefault(entry["aws_id"], []).append({"iam_user": entry["name"], "access_key_id": target, "holders": done})
         if entry["failed"] or entry["pending"]:
             continue
         if entry["aws_id"] not in retire:
@@ -872,7 +912,136 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
     retire_groups = []
     for gid in order:
         retire_groups.extend(batches(groups[gid], retire[gid], batch_size or inputs.get("batch_size"), several))
-    return {"retire_groups": retire_groups, "escrow_remove": escrow_remove, "users": users}
+    acknowledge = []
+    for gid in [g["aws_id"] for g in inputs["aws_groups"]]:
+        if acks.get(gid):
+            group = groups[gid]
+            count = len(acks[gid])
+            acknowledge.append({"aws_id": gid, "aws": group["aws"], "acknowledgements": acks[gid],
+                                "label": "%d user%s (%s)" % (count, "" if count == 1 else "s", group["label"])})
+    return {"retire_groups": retire_groups, "escrow_remove": escrow_remove, "users": users, "acknowledge": acknowledge}
+
+
+# --------------------------------------------------------------------------- phases (prepare, retire)
+def prepared(planned_users):
+    """The end of the prepare phase: the keys are created and stored; no holder is written. Each
+    user's holders to write are named (``to_distribute``) for the distribute phase."""
+    users = []
+    for entry in planned_users:
+        entry = dict(entry)
+        users.append(entry)
+        entry["updated"] = []
+        to_write = list(entry.get("write") or [])
+        if entry.get("decision") in ("create", "converge") and not entry.get("failed"):
+            entry["to_distribute"] = to_write
+            entry["pending"] = [h for h in entry.get("pending") or [] if h not in to_write]
+            if to_write:
+                entry["phase_note"] = "prepared: the distribute phase writes %d holder%s" % (len(to_write), "" if len(to_write) == 1 else "s")
+        elif entry.get("failed") or entry.get("decision") is None:
+            entry["pending"] = list(entry.get("holders") or []) if not isinstance(entry.get("pending"), list) else entry["pending"]
+    return {"retire_groups": [], "escrow_remove": [], "users": users, "acknowledge": []}
+
+
+def _query_results(registered):
+    """``{(aws_id, user): query entry}`` from the looped access_key_rotation_state query task."""
+    out = {}
+    errors = {}
+    for result in _loop_results(registered):
+        item = result.get("item") or {}
+        gid = item.get("aws_id")
+        if gid is None or result.get("skipped"):
+            continue
+        for user in result.get("users") or []:
+            if isinstance(user, dict) and user.get("iam_user"):
+                if user.get("failed"):
+                    errors[(gid, user["iam_user"])] = str(user.get("msg") or "the store could not be read")
+                else:
+                    out[(gid, user["iam_user"])] = user
+        if result.get("failed") and not result.get("users"):
+            for name in item.get("users") or []:
+                errors[(gid, name)] = str(result.get("msg") or "the store could not be read")
+    return out, errors
+
+
+def from_store(inputs, query, backend="local", batch_size=None):
+    """The retire phase (no host is contacted): per user, the holders' acknowledgements in the store.
+
+    A user is retired onto key K when every holder of it in the whole inventory acknowledged K (and,
+    with the Secrets Manager store, K is the key the store recorded): its other keys are retired and
+    its store entry removed. Otherwise it is pending (its old key stays Active), each holder that did
+    not acknowledge K named. A user with no rotation in the store has nothing to retire here.
+    """
+    found, errors = _query_results(query)
+    index = _holders_by_user(inputs["holders"])
+    groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
+    users = []
+    retire = {}
+    order = []
+    escrow_remove = []
+    for group in inputs["aws_groups"]:
+        gid = group["aws_id"]
+        for name in group["users"]:
+            mine = [h["id"] for h in index.get((gid, name), [])]
+            entry = {"key": user_key(gid, name), "aws_id": gid, "label": group["label"], "name": name, "decision": "none",
+                     "target_key_id": None, "previous_key_ids": [], "source": None, "failed": False, "msg": None,
+                     "holders": mine, "write": [], "pending": [], "updated": [], "held": {}}
+            users.append(entry)
+            if (gid, name) in errors:
+                entry.update(failed=True, decision=None, pending=list(mine), msg=errors[(gid, name)])
+                continue
+            state = found.get((gid, name)) or {}
+            acked = state.get("acknowledgements") or {}
+            recorded = state.get("recorded_key_id")
+            if backend == "secretsmanager" and not state.get("in_store"):
+                entry["msg"] = "no rotation of this user in the store: nothing to retire"
+                continue
+            if backend == "secretsmanager" and not recorded:
+                entry.update(decision=None, pending=list(mine),
+                             msg="the store's claim (%s at %s) has no key yet: the prepare phase has not finished" % (
+                                 state.get("claimed_by"), state.get("claimed_at")))
+                continue
+            by_holder = {hid: acked.get(durable.holder_hash(hid)) for hid in mine}
+            if recorded:
+                target = recorded
+            else:
+                counts = {}
+                for kid in by_holder.values():
+                    if kid:
+                        counts[kid] = counts.get(kid, 0) + 1
+                if not counts:
+                    entry["msg"] = "no acknowledgement in the store: nothing to retire"
+                    continue
+                target = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]
+            entry["target_key_id"] = target
+            entry["held"] = by_holder
+            entry["updated"] = [hid for hid, kid in by_holder.items() if kid == target]
+            entry["pending"] = [hid for hid, kid in by_holder.items() if kid != target]
+            if entry["pending"]:
+                entry["msg"] = "%d of %d holders acknowledged %s; the others have not (their distribute job has not run or failed)" % (
+                    len(entry["updated"]), len(mine), target)
+                continue
+            entry["retire"] = True
+            if gid not in retire:
+                retire[gid] = []
+                order.append(gid)
+            retire[gid].append({"name": name, "current_key_id": target})
+            if backend == "local":
+                escrow_remove.append(target)
+    several = len(groups) > 1
+    retire_groups = []
+    for gid in order:
+        retire_groups.extend(batches(groups[gid], retire[gid], batch_size or (inputs.get("settings") or {}).get("batch_size"), several))
+    return {"retire_groups": retire_groups, "escrow_remove": escrow_remove, "users": users, "acknowledge": []}
+
+
+def store_queries(inputs):
+    """The loop items of the retire phase's store query: the users of each AWS settings group, in batches."""
+    several = len(inputs["aws_groups"]) > 1
+    out = []
+    for group in inputs["aws_groups"]:
+        if group["users"]:
+            out.extend(batches(group, list(group["users"]), (inputs.get("settings") or {}).get("batch_size"), several))
+    return out
 
 
 # --------------------------------------------------------------------------- step 6
@@ -880,6 +1049,8 @@ def _status(entry, retired_ids, check_mode):
     """One word per user for the totals: rotated, converged, up_to_date, pending, failed."""
     if entry.get("failed"):
         return "failed"
+    if entry.get("busy"):
+        return "busy"
     if entry.get("decision") is None:
         return "pending"
     if entry.get("pending"):
@@ -893,7 +1064,7 @@ def _status(entry, retired_ids, check_mode):
     return "up_to_date"
 
 
-def report(retired, retire_results, check_mode=False):
+def report(retired, retire_results, check_mode=False, phase=None):
     """Step 6. The summary: ``lines`` for people (a totals line, then one line per user that changed or
     needs attention), ``totals``, ``summary`` (every user's full data) and the ``errors`` that fail
     the play at its end."""
@@ -902,7 +1073,7 @@ def report(retired, retire_results, check_mode=False):
     errors = []
     pending = []
     lines = []
-    totals = {"rotated": 0, "up_to_date": 0, "converged": 0, "retired": 0, "pending": 0, "failed": 0}
+    totals = {"rotated": 0, "up_to_date": 0, "converged": 0, "retired": 0, "pending": 0, "busy": 0, "failed": 0}
     several = len({u["aws_id"] for u in retired["users"]}) > 1
     for entry in retired["users"]:
         retire, group_error = _result_for(results, entry["aws_id"], entry["name"]) if entry.get("retire") else (None, None)
@@ -939,6 +1110,10 @@ def report(retired, retire_results, check_mode=False):
             "retired": retired_ids,
         }
         notes = [entry["msg"]] if entry.get("msg") else []
+        if entry.get("phase_note"):
+            notes.append(entry["phase_note"])
+        if entry.get("to_distribute"):
+            line["holders_to_distribute"] = entry["to_distribute"]
         if entry.get("pending") and entry.get("decision") is not None and not entry.get("failed"):
             notes.append("the other keys stay Active until every holder holds %s: re-run once the pending holders are back"
                          % (entry.get("target_key_id") or "the new key"))
@@ -955,7 +1130,7 @@ def report(retired, retire_results, check_mode=False):
                 len(line["holders_updated"]), ", ".join(line["holders_pending"]) if line["holders_pending"] else "0")
             if retired_ids:
                 text += "; retired %s" % ", ".join(retired_ids)
-            if notes and status in ("pending", "failed"):
+            if notes and status in ("pending", "failed", "busy"):
                 text += "; %s" % line["note"]
             lines.append(text)
         if entry.get("failed"):
@@ -964,6 +1139,10 @@ def report(retired, retire_results, check_mode=False):
     head = "%s%d users: %d rotated, %d up to date, %d converged, %d retired old keys only, %d pending, %d failed" % (
         "check mode, would do - " if check_mode else "", len(retired["users"]), totals["rotated"], totals["up_to_date"],
         totals["converged"], totals["retired"], totals["pending"], totals["failed"])
+    if totals["busy"]:
+        head += ", %d busy (another run holds their claim)" % totals["busy"]
+    if phase and phase != "all":
+        head = "phase %s: %s" % (phase, head)
     shown = errors[:MAX_ERRORS_SHOWN]
     if len(errors) > MAX_ERRORS_SHOWN:
         shown.append("... and %d more (see the registered result's summary)" % (len(errors) - MAX_ERRORS_SHOWN))

@@ -386,3 +386,72 @@ def test_unrecordable_key_is_still_returned(tmp_path):
     assert result["failed"] and "could not be recorded" in result["msg"]
     assert result["new_key"]["secret_access_key"].startswith("s3cr3t-")
     assert "s3cr3t" not in result["msg"]
+
+
+def test_local_acknowledgements_one_file_per_holder(tmp_path):
+    store = durable.LocalStore(str(tmp_path / "escrow"))
+    store.acknowledge("u", {"h1:/c[default]": "AKIANEW0000000000002"})
+    store.acknowledge("u", {"h2:/d[default]": "AKIANEW0000000000002"})  # another job: adds, never overwrites
+    acks = store.acknowledgements("u")
+    assert acks == {durable.holder_hash("h1:/c[default]"): "AKIANEW0000000000002",
+                    durable.holder_hash("h2:/d[default]"): "AKIANEW0000000000002"}
+    for name in os.listdir(tmp_path / "escrow" / "acks" / "u"):
+        assert stat.S_IMODE(os.stat(tmp_path / "escrow" / "acks" / "u" / name).st_mode) == 0o600
+    assert store.forget_acknowledgements("u") and store.acknowledgements("u") == {}
+    assert not os.path.exists(tmp_path / "escrow" / "acks")
+    with pytest.raises(durable.StoreError):
+        store.acknowledge("u", {"h": "not-a-key"})
+
+
+def test_create_keys_false_never_writes_iam_and_reports_waiting(tmp_path):
+    iam = FakeIAM()
+    iam.add_user("u", keys=[(AK, "Active", OLD)])
+    store = durable.LocalStore(str(tmp_path / "e"))
+    reader = RetryingBotoClientWrapper(iam, AWSRetry.jittered_backoff(retries=1, delay=0))
+    policy = {"state": "rotated", "max_age_days": 90, "delete_after_days": 7, "force": True, "held_key_ids": None,
+              "escrowed_key_ids": None, "current_key_id": None}
+    result = _iam.rotate_user(reader, iam, "u", policy, _iam.utcnow(), False, store=store,
+                              durable_opts={"claim_ttl_minutes": 60, "claimed_by": "me", "create_keys": False})
+    assert result["waiting"] and result["decision"] == "waiting" and not result["failed"] and result["actions"] == []
+    assert iam.writes() == [] and store.read("u") is None
+
+
+def test_create_keys_false_leaves_a_stale_claims_orphan_alone(tmp_path):
+    iam = FakeIAM()
+    claimed = _iam.utcnow() - datetime.timedelta(minutes=5)
+    iam.add_user("u", keys=[(AK, "Active", OLD), ("AKIAORPHAN0000000001", "Active", claimed + datetime.timedelta(seconds=1))])
+    store = durable.LocalStore(str(tmp_path / "e"))
+    store.claim("u", durable.new_claim("u", "dead run", claimed))
+    reader = RetryingBotoClientWrapper(iam, AWSRetry.jittered_backoff(retries=1, delay=0))
+    policy = {"state": "rotated", "max_age_days": 90, "delete_after_days": 7, "force": True, "held_key_ids": [AK],
+              "escrowed_key_ids": None, "current_key_id": None}
+    result = _iam.rotate_user(reader, iam, "u", policy, _iam.utcnow(), False, store=store,
+                              durable_opts={"claim_ttl_minutes": 0, "claimed_by": "me", "create_keys": False})
+    assert result["waiting"] and iam.writes() == []
+
+
+def test_sm_resume_returns_the_stored_key_for_a_fresh_controller():
+    iam = FakeIAM()
+    iam.add_user("u", keys=[(AK, "Active", OLD), ("AKIANEW0000000000001", "Active", NOW)])
+    fake = FakeSM()
+    store = sm_store(fake)
+    doc = durable.new_claim("u", "prepare job", NOW)
+    store.claim("u", doc)
+    store.record("u", durable.with_key(doc, {"access_key_id": "AKIANEW0000000000001", "secret_access_key": "SeCrEt", "create_date": NOW}))
+    result = rotate(iam, store, "u", held_key_ids=[AK])
+    assert result["decision"] == "converge" and result["target_key_id"] == "AKIANEW0000000000001"
+    assert result["stored_key"] == {"access_key_id": "AKIANEW0000000000001", "secret_access_key": "SeCrEt"}
+    assert iam.writes() == []
+
+
+def test_acknowledgement_plan_only_for_the_recorded_key():
+    from ansible_collections.keyops.aws.plugins.module_utils import _rotation_state as rs  # pylint: disable=import-outside-toplevel
+    wanted = {"iam_user": "u", "access_key_id": "AKIANEW0000000000001", "holders": ["h1:/c[default]", "h2:/c[default]"]}
+    done = {durable.holder_hash("h1:/c[default]"): "AKIANEW0000000000001"}
+    assert rs.plan_acknowledgements(wanted, {"access_key_id": "AKIANEW0000000000001"}, done, "secretsmanager") == {
+        "write": {"h2:/c[default]": "AKIANEW0000000000001"}, "skipped": None}
+    assert rs.plan_acknowledgements(wanted, {"access_key_id": "AKIAOTHER00000000001"}, {}, "secretsmanager")["write"] == {}
+    assert rs.plan_acknowledgements(wanted, None, {}, "secretsmanager")["skipped"]
+    assert rs.plan_acknowledgements(wanted, None, {}, "local")["write"] == dict.fromkeys(wanted["holders"], "AKIANEW0000000000001")
+    with pytest.raises(rs.StateError, match=r"acknowledgements\[0\].access_key_id"):
+        rs.check_acknowledgements([{"iam_user": "u", "access_key_id": "nope", "holders": ["h"]}])

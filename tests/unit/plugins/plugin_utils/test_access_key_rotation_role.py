@@ -335,3 +335,128 @@ def test_store_holders_are_grouped_per_account_and_files_per_host():
     assert state["h1:secretsmanager:b"]["read"] is False
     assert state["h1:/e{AWS_ACCESS_KEY_ID}"]["key_id"] == "AKIABBBBBBBBBBBBBBBB"
     assert state["h1:/e{V_ID}"]["key_id"] is None  # an id without its secret is not a usable key
+
+
+# --------------------------------------------------------------------------- phases and the durable store (issue 13)
+def _verified(inputs, key_id=NEW):
+    return {"results": [{"item": {"aws_id": inputs["aws_groups"][0]["aws_id"]}, "results": [{"access_key_id": key_id, "valid": True}]}]}
+
+
+def test_stored_key_is_the_secret_source_on_a_fresh_controller():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "converge", "target_key_id": NEW, "previous_key_ids": [OLD],
+                                             "stored_key": {"access_key_id": NEW, "secret_access_key": "from-store"}}))
+    planned = role.targets(inputs, rotation)
+    user = planned["users"][0]
+    assert user["source"] == "store" and planned["escrow_read"] == [] and planned["holder_reads"] == {}
+    dist = role.distribute(inputs, planned, None, {})
+    assert {w["secret_access_key"] for w in dist["writes"]["h1"] + dist["writes"]["h2"]} == {"from-store"}
+
+
+@pytest.mark.parametrize("flag", ["busy", "waiting"])
+def test_busy_or_waiting_users_keep_every_holder_pending(flag):
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": flag, flag: True, "previous_key_ids": [OLD], "msg": "why"}))
+    planned = role.targets(inputs, rotation)
+    assert planned["users"][0]["pending"] == ["h1:/c[default]", "h2:/d[default]"] and planned["users"][0]["write"] == []
+    retired = role.retirement(inputs, role.distribute(inputs, planned, None, {})["users"], {}, {})
+    assert retired["retire_groups"] == [] and retired["acknowledge"] == []
+    report = role.report(retired, {})
+    assert report["summary"]["u"]["status"] == ("busy" if flag == "busy" else "pending") and report["errors"] == []
+
+
+def test_distribute_acknowledges_the_holders_that_hold_the_verified_key():
+    inputs = _inputs({"h1": OLD, "h2": OLD}, reachable=("h1",))
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "converge", "target_key_id": NEW, "previous_key_ids": [OLD],
+                                             "stored_key": {"access_key_id": NEW, "secret_access_key": "s"}}))
+    dist = role.distribute(inputs, role.targets(inputs, rotation), None, {})
+    confirm = {"h1": {"results": [read_result("/c", [("h1:/c[default]", "default")], {"default": NEW})]}}
+    retired = role.retirement(inputs, dist["users"], _verified(inputs), confirm)
+    assert retired["retire_groups"] == []  # h2 (another slice) is pending here
+    assert retired["acknowledge"][0]["acknowledgements"] == [{"iam_user": "u", "access_key_id": NEW, "holders": ["h1:/c[default]"]}]
+    assert "s" not in [v for a in retired["acknowledge"] for v in a.values() if isinstance(v, str)]
+
+
+def test_an_unverified_key_is_never_acknowledged():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    rotation = _fix_group(inputs, _rotation(CREATED))
+    dist = role.distribute(inputs, role.targets(inputs, rotation), None, {})
+    invalid = {"results": [{"item": {"aws_id": inputs["aws_groups"][0]["aws_id"]}, "results": [{"access_key_id": NEW, "valid": False}]}]}
+    confirm = {h: {"results": [read_result(p, [("%s:%s[default]" % (h, p), "default")], {"default": NEW})]} for h, p in (("h1", "/c"), ("h2", "/d"))}
+    assert role.retirement(inputs, dist["users"], invalid, confirm)["acknowledge"] == []
+
+
+def test_prepare_writes_nothing_and_names_the_holders_to_distribute():
+    inputs = _inputs({"h1": OLD, "h2": OLD})
+    planned = role.targets(inputs, _fix_group(inputs, _rotation(CREATED)))
+    out = role.prepared(planned["users"])
+    assert out["retire_groups"] == [] and out["acknowledge"] == []
+    report = role.report(out, {}, phase="prepare")
+    assert report["totals"]["rotated"] == 1 and report["lines"][0].startswith("phase prepare: ")
+    assert report["summary"]["u"]["holders_to_distribute"] == ["h1:/c[default]", "h2:/d[default]"]
+    assert "s3cr3t" not in repr(report)
+
+
+def _holders_plan(backend="secretsmanager"):
+    return role.collect_holders(
+        host_vars(h1={"credentials": creds(("u", "/c", None), ("v", "/c", "v"))}, h2={"credentials": creds(("u", "/d", None))}),
+        [], POLICY, {"phase": "retire", "escrow_backend": backend})
+
+
+def _query(plan, users):
+    from ansible_collections.keyops.aws.plugins.module_utils._durable_state import holder_hash
+    entries = []
+    for name, (recorded, acked) in users.items():
+        entries.append({"iam_user": name, "recorded_key_id": recorded, "in_store": recorded is not None or bool(acked),
+                        "acknowledgements": {holder_hash(h): k for h, k in acked.items()}})
+    return {"results": [{"item": {"aws_id": plan["aws_groups"][0]["aws_id"], "users": list(users)}, "users": entries}]}
+
+
+def test_retire_phase_retires_only_users_every_holder_acknowledged():
+    plan = _holders_plan()
+    query = _query(plan, {"u": (NEW, {"h1:/c[default]": NEW, "h2:/d[default]": NEW}), "v": (NEW, {})})
+    out = role.from_store(plan, query, backend="secretsmanager")
+    assert out["retire_groups"][0]["users"] == [{"name": "u", "current_key_id": NEW}]
+    by_name = {u["name"]: u for u in out["users"]}
+    assert by_name["v"]["pending"] == ["h1:/c[v]"] and not by_name["v"].get("retire")
+    report = role.report(out, {}, phase="retire")
+    assert report["summary"]["v"]["status"] == "pending" and report["errors"] == []
+
+
+def test_retire_phase_never_retires_onto_a_key_the_store_did_not_record():
+    plan = _holders_plan()
+    query = _query(plan, {"u": (NEW, {"h1:/c[default]": OTHER, "h2:/d[default]": OTHER})})
+    out = role.from_store(plan, query, backend="secretsmanager")
+    assert out["retire_groups"] == [] and sorted(out["users"][0]["pending"]) == ["h1:/c[default]", "h2:/d[default]"]
+
+
+def test_retire_phase_local_store_uses_the_unanimous_acknowledged_key():
+    plan = _holders_plan("local")
+    query = _query(plan, {"u": (None, {"h1:/c[default]": NEW, "h2:/d[default]": NEW}), "v": (None, {})})
+    out = role.from_store(plan, query, backend="local")
+    assert out["retire_groups"][0]["users"] == [{"name": "u", "current_key_id": NEW}] and out["escrow_remove"] == [NEW]
+    assert [u["name"] for u in out["users"] if u.get("retire")] == ["u"]
+
+
+def test_retire_phase_store_read_failure_keeps_the_user_pending():
+    plan = _holders_plan()
+    query = {"results": [{"item": {"aws_id": plan["aws_groups"][0]["aws_id"], "users": ["u", "v"]}, "failed": True, "msg": "AccessDenied"}]}
+    out = role.from_store(plan, query, backend="secretsmanager")
+    assert out["retire_groups"] == [] and all(u["failed"] for u in out["users"])
+
+
+def test_store_queries_batch_the_users_of_each_account():
+    plan = _holders_plan()
+    assert role.store_queries(plan)[0]["users"] == ["u", "v"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"phase": "later"}, "access_key_rotation_phase"),
+    ({"escrow_backend": "s3"}, "access_key_rotation_escrow_backend"),
+    ({"escrow_prefix": "bad prefix/"}, "access_key_rotation_escrow_prefix"),
+    ({"escrow_kms_key_id": "not a key!"}, "access_key_rotation_escrow_kms_key_id"),
+    ({"claim_ttl_minutes": -1}, "access_key_rotation_claim_ttl_minutes"),
+])
+def test_bad_store_settings_fail_in_the_first_step(settings, message):
+    with pytest.raises(role.RoleError, match=message):
+        role.collect_holders(host_vars(h1={"credentials": creds(("u", "/c", None))}), ["h1"], POLICY, settings)
