@@ -298,3 +298,35 @@ def test_bad_store_variables_fail_naming_the_variable_with_nothing_created(bed, 
         assert job.rc != 0 and name in job.output and "Traceback" not in job.output
         for short in "abc":
             assert f.keys(short) == {f.old(short): "Active"} and f.stored(short) is None
+
+
+def test_two_concurrent_all_runs_never_make_a_third_key(bed, tmp_path, no_secrets):
+    """Two role jobs (phase all, Secrets Manager store) over the same users at once, CreateAccessKey slowed down:
+    at most two keys per user at every sample; each user is rotated by one job, the other names it busy; a
+    later job converges everything (nothing lost)."""
+    f = Fleet(bed, tmp_path)
+    with open(bed.create_delay_file, "w", encoding="utf-8") as handle:
+        json.dump({"prefix": "akr-ph", "seconds": 6}, handle)
+    try:
+        jobs = [RoleJob(bed, tmp_path, f.inventory, {"access_key_rotation_force": True}, verbosity=0).start() for _index in range(2)]
+        samples = 0
+        while any(j.proc.poll() is None for j in jobs):
+            for short in "abc":
+                assert len(f.keys(short)) <= 2
+            samples += 1
+            time.sleep(0.1)
+    finally:
+        os.unlink(bed.create_delay_file)
+    results = [j.wait() for j in jobs]
+    assert samples > 3
+    for short in "abc":
+        statuses = [r["summary"].get(f.name(short), {}).get("status") for r in results]
+        assert "busy" in statuses, statuses  # the other job named it busy (not a failure)
+    # nothing lost: a later job converges every user on the key the winner stored
+    last = RoleJob(bed, tmp_path, f.inventory, {"access_key_rotation_force": True})
+    last.run()
+    assert last.rc == 0, last.output[-4000:]
+    for short in "abc":
+        f.assert_converged(short)
+    for job in jobs + [last]:
+        no_secrets(job.everything_written(), f.secrets())
