@@ -4,8 +4,9 @@
 1. The modules end to end: create a key, write it into a credentials file on an sshd host, verify
    it there through STS, and show that a second run reports no change.
 2. A seeded three-environment fleet (dev, staging, prod): the audit before, a rotation of both
-   kinds (IAM access keys on every holder, the EC2 key pair in three regions and the hosts'
-   authorized_keys), a second run showing no change, and the audit after.
+   kinds (IAM access keys on every holder: credentials files, an env file with a reload_command and
+   a Secrets Manager secret; the EC2 key pair in three regions and the hosts' authorized_keys), a
+   second run showing no change, and the audit after.
 
 Everything runs against moto and sshd processes on 127.0.0.1, started here and stopped by PID.
 """
@@ -26,6 +27,7 @@ from tests.bed.bed import Bed  # noqa: E402  pylint: disable=wrong-import-positi
 DEMO = os.path.join(ROOT, "demo")
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 ENVIRONMENTS = {"dev": "host1", "staging": "host2", "prod": "host3"}
+PROD_SECRET = "demo/prod/app"
 
 
 def banner(text):
@@ -110,9 +112,25 @@ def seed_fleet(bed, workdir):
             "access_key_rotation_credentials": [{"iam_user": user, "path": path, "profile": profile} for user, profile in entries],
             "key_pair_rotation_authorized_keys_path": bed.host(host)["authorized_keys"],
         }
+    # dev's app also reads its key from a systemd EnvironmentFile (restarted after a change), and prod's
+    # from a Secrets Manager secret next to its database password
+    env_file = os.path.join(bed.host("host1")["home"], "app.env")
+    dev = keys["demo-dev-app"]
+    with open(env_file, "w", encoding="utf-8") as handle:
+        handle.write("# /etc/app/app.env (systemd EnvironmentFile=)\nAPP_NAME=\"demo app\"\nexport AWS_ACCESS_KEY_ID=%s\n"
+                     "AWS_SECRET_ACCESS_KEY=\"%s\"\nDB_PASSWORD='not-for-output'\n" % (dev["AccessKeyId"], dev["SecretAccessKey"]))
+    os.chmod(env_file, 0o600)
+    restarts = os.path.join(workdir, "app-restarts.log")
+    hostvars["host1"]["access_key_rotation_credentials"].append({
+        "iam_user": "demo-dev-app", "type": "env_file", "path": env_file,
+        "reload_command": [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write('restarted\\n')", restarts]})
+    prod = keys["demo-prod-app"]
+    bed.client("secretsmanager").create_secret(Name=PROD_SECRET, SecretString=json.dumps({
+        "aws_access_key_id": prod["AccessKeyId"], "aws_secret_access_key": prod["SecretAccessKey"], "db_password": "not-for-output"}))
+    hostvars["host3"]["access_key_rotation_credentials"].append({"iam_user": "demo-prod-app", "type": "secretsmanager", "secret_id": PROD_SECRET})
     groups = {env: [host] for env, host in ENVIRONMENTS.items()}
     inventory = bed.write_inventory(os.path.join(workdir, "fleet.yml"), groups=groups, hostvars=hostvars)
-    return inventory
+    return inventory, env_file, restarts
 
 
 def fleet_vars(workdir, reports):
@@ -140,7 +158,7 @@ def audit(bed, inventory, variables, reports, label):
 
 def part_fleet(bed, workdir, output_dir):
     banner("2. A three-environment fleet: audit, rotate both kinds, run again, audit")
-    inventory = seed_fleet(bed, workdir)
+    inventory, env_file, restarts = seed_fleet(bed, workdir)
     print("inventory: %s (groups dev=host1, staging=host2, prod=host3)" % inventory)
     variables = fleet_vars(workdir, output_dir)
     audit(bed, inventory, variables, os.path.join(output_dir, "audit-before"), "before rotation")
@@ -166,6 +184,20 @@ def part_fleet(bed, workdir, output_dir):
     for user in ("demo-ci", "demo-dev-app", "demo-staging-app", "demo-prod-app"):
         statuses = ["%s %s" % (k["AccessKeyId"], k["Status"]) for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]]
         print("    %-17s %s" % (user, "; ".join(statuses)))
+    env_values = {}
+    with open(env_file, encoding="utf-8") as handle:
+        for line in handle:
+            name, sep, value = line.strip().partition("=")
+            if sep and not name.startswith("#"):
+                env_values[name.replace("export ", "")] = value.strip("\"'")
+    secret = json.loads(bed.client("secretsmanager").get_secret_value(SecretId=PROD_SECRET)["SecretString"])
+    for label, key_id, key_secret in (("env file app.env", env_values["AWS_ACCESS_KEY_ID"], env_values["AWS_SECRET_ACCESS_KEY"]),
+                                      ("secret " + PROD_SECRET, secret["aws_access_key_id"], secret["aws_secret_access_key"])):
+        arn = bed.client("sts", access_key_id=key_id, secret_access_key=key_secret).get_caller_identity()["Arn"]
+        print("    %-30s holds %s -> STS: %s" % (label, key_id, arn))
+    with open(restarts, encoding="utf-8") as handle:
+        print("    reload_command of app.env ran %d time(s) (once, on the run that changed it)" % handle.read().count("restarted"))
+    print("    secret %s keeps its other keys: %s" % (PROD_SECRET, ", ".join(sorted(k for k in secret if not k.startswith("aws_")))))
 
     audit(bed, inventory, variables, os.path.join(output_dir, "audit-after"), "after rotation")
 

@@ -14,7 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.keyops.aws.plugins.plugin_utils import _access_key_rotation_role as role
 from ansible_collections.keyops.aws.plugins.plugin_utils._secret_result import contains_secret
 
-STEPS = ["holders", "users", "targets", "distribute", "retire", "report"]
+STEPS = ["holders", "users", "targets", "distribute", "reloads", "retire", "report"]
 
 ARGUMENT_SPEC = dict(
     step=dict(type="str", required=True, choices=STEPS),
@@ -30,6 +30,7 @@ ARGUMENT_SPEC = dict(
     escrowed_key_ids=dict(type="list", elements="str", default=[]),
     escrow_query=dict(type="raw"),
     host_results_var=dict(type="list", elements="str"),
+    reload_results_var=dict(type="str"),
     verify_successes=dict(type="raw"),
     verify_timeout=dict(type="raw"),
     batch_size=dict(type="raw"),
@@ -159,11 +160,18 @@ class ActionModule(ActionBase):
             hosts = sorted(previous.get("holder_reads") or {})
             host_results = self._host_results(task_vars, hosts, args["host_results_var"]) if args.get("host_results_var") else {}
             return role.distribute(plan, previous, args.get("escrow_query"), host_results)
+        if step == "reloads":
+            previous = self._need(args, "previous", step)
+            hosts = sorted({h["host"] for h in plan["holders"]})
+            host_results = self._host_results(task_vars, hosts, self._need(args, "host_results_var", step))
+            return {"reloads": role.reloads(plan, previous["users"], args.get("results"), host_results, check_mode=check_mode)}
         if step == "retire":
             previous = self._need(args, "previous", step)
             hosts = sorted({h["host"] for h in plan["holders"]})
             host_results = self._host_results(task_vars, hosts, self._need(args, "host_results_var", step))
-            output = role.retirement(plan, previous["users"], args.get("results"), host_results, check_mode=check_mode)
+            reload_results = self._host_results(task_vars, hosts, [args["reload_results_var"]]) if args.get("reload_results_var") else {}
+            output = role.retirement(plan, previous["users"], args.get("results"), host_results, check_mode=check_mode,
+                                     reload_results=reload_results, play_hosts=plain(task_vars.get("ansible_play_hosts") or []))
             phase = (plan.get("settings") or {}).get("phase") or "all"
             if phase == "distribute":  # retiring is the retire phase's work: here only the acknowledgements
                 output = dict(output, retire_groups=[], escrow_remove=[])

@@ -21,7 +21,8 @@ description:
     the play, and groups users by AWS settings.
   - V(users) turns what the holders hold into the O(plan) of M(keyops.aws.iam_access_key_rotation)
     per AWS settings; V(targets) decides where the secret of each target key comes from;
-    V(distribute) plans the writes and the verifications; V(retire) finds the users whose every
+    V(distribute) plans the writes and the verifications; V(reloads) names the C(reload_command) of each
+    holder that changed; V(retire) finds the users whose every
     holder holds the verified key (and which holders the distribute phase acknowledges); V(report) builds the summary.
   - With O(holders_plan), V(retire) follows the role's phase - V(prepare) ends with the keys created and stored
     and no holder written; V(retire) (the phase) decides from the holders' acknowledgements read with
@@ -34,7 +35,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [holders, users, targets, distribute, retire, report]
+    choices: [holders, users, targets, distribute, reloads, retire, report]
   credentials_var:
     description: With O(step=holders), the host variable listing the credentials a host holds.
     type: str
@@ -58,6 +59,10 @@ options:
   plan:
     description: The result of the previous V(holders) (for V(users)) or V(users) step.
     type: dict
+  reload_results_var:
+    description: With O(step=retire), the variable registered by the role's reload task (a failed reload keeps its holder pending).
+    type: str
+    version_added: 0.2.0
   holders_plan:
     description: With O(step=retire), the result of the V(holders) step (its C(settings) name the role's phase).
     type: dict

@@ -229,12 +229,13 @@ def normalize_credentials(value, host):
         kind = item.get("type") or "credentials_file"
         if kind not in TYPE_KEYS:
             raise RoleError("%s: unknown type %r (allowed: %s); nothing was changed" % (where, kind, ", ".join(HOLDER_TYPES)))
-        allowed = ("iam_user", "type") + TYPE_KEYS[kind]
+        allowed = ("iam_user", "type", "reload_command") + TYPE_KEYS[kind]
         unknown = sorted(set(item) - set(allowed))
         if unknown:
             raise RoleError("%s (type %s) has unknown keys %s (allowed: %s); nothing was changed" % (
                 where, kind, ", ".join(unknown), ", ".join(allowed)))
-        entry = {"iam_user": _nonempty(item, "iam_user", where).strip(), "type": kind}
+        entry = {"iam_user": _nonempty(item, "iam_user", where).strip(), "type": kind,
+                 "reload_command": _argv(item.get("reload_command"), where)}
         if kind in ("credentials_file", "env_file"):
             entry["path"] = _nonempty(item, "path", where)
             for optional in ("owner", "group"):
@@ -286,6 +287,18 @@ def normalize_credentials(value, host):
             entry["key"] = entry["secret_parameter"]
         entries.append(entry)
     return entries
+
+
+def _argv(value, where):
+    """A reload_command: an argv list of non-empty strings (run without a shell), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(arg, str) and arg != "" for arg in value):
+        raise RoleError("%s: reload_command must be a non-empty list of strings (an argv, run without a shell, e.g. "
+                        "['systemctl', 'restart', 'app']); nothing was changed" % where)
+    if any("\0" in arg for arg in value):
+        raise RoleError("%s: reload_command must not contain NUL characters; nothing was changed" % where)
+    return list(value)
 
 
 def holder_id_of(host, entry):
@@ -820,6 +833,58 @@ def distribute(inputs, planned, escrow_query, holder_read_results):
             "ssm_writes": store_groups("ssm_parameter", store_writes["ssm_parameter"], groups)}
 
 
+# --------------------------------------------------------------------------- step 4b
+def reloads(inputs, planned_users, verify, confirm_results, check_mode=False):
+    """The reload_command of each holder, per host (``{host: [{id, iam_user, argv, label}]}``): run after
+    the holder changed (written this run and read back holding the verified target), or when it already
+    holds the target while its user still has another Active key this run is about to retire (the run
+    that wrote it could not finish: its reload may have failed). Never in check mode, never for a user
+    whose new key did not verify."""
+    if check_mode:
+        return {}
+    confirmed = read_profiles(confirm_results)
+    checks = verified_keys(verify)
+    holders = {h["id"]: h for h in inputs["holders"]}
+    out = {}
+    for entry in planned_users:
+        target = entry.get("target_key_id")
+        if entry.get("failed") or not target or entry.get("decision") is None:
+            continue
+        if entry.get("source") is not None and not checks.get((entry["aws_id"], target), (False, None))[0]:
+            continue
+        others = [k for k in entry.get("previous_key_ids") or [] if k != target]
+        pending = set(entry.get("pending") or [])
+        write = set(entry.get("write") or [])
+        for hid in entry["holders"]:
+            holder = holders.get(hid) or {}
+            if not holder.get("reload_command") or hid in pending:
+                continue
+            if hid in write:
+                state = confirmed.get(hid)
+                due = bool(state and state["read"] and state["key_id"] == target)
+            else:
+                due = entry.get("held", {}).get(hid) == target and bool(others)
+            if due:
+                out.setdefault(holder["host"], []).append({
+                    "id": hid, "iam_user": holder["iam_user"], "argv": holder["reload_command"],
+                    "label": "%s (IAM user %s): %s" % (hid, holder["iam_user"], " ".join(holder["reload_command"]))})
+    return out
+
+
+def reload_failures(reload_results):
+    """``{holder id: why}`` of the reload_command runs that failed (registered looped command task per host)."""
+    out = {}
+    for _host, registered in (reload_results or {}).items():
+        for result in _loop_results(registered):
+            item = result.get("item") or {}
+            if item.get("id") and (result.get("failed") or result.get("unreachable")):
+                why = "reload_command %s failed" % " ".join(item.get("argv") or [])
+                if result.get("rc") is not None:
+                    why += " (rc %s)" % result["rc"]
+                out[item["id"]] = why
+    return out
+
+
 # --------------------------------------------------------------------------- step 5
 def verified_keys(verify):
     """``{(aws_id, key id): (valid, reason)}`` from the registered looped access_key_verify task."""
@@ -837,7 +902,7 @@ def verified_keys(verify):
     return out
 
 
-def retirement(inputs, planned_users, verify, confirm_results, check_mode=False, batch_size=None):
+def retirement(inputs, planned_users, verify, confirm_results, check_mode=False, batch_size=None, reload_results=None, play_hosts=None):
     """Step 5. Who is done: their other keys are retired and their escrow entry dropped.
 
     ``confirm_results``: ``{host: registered}`` of the write task (key ids read back from each file
@@ -847,6 +912,9 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
     """
     confirmed = read_profiles(confirm_results)
     checks = verified_keys(verify)
+    failed_reloads = reload_failures(reload_results)
+    hosts_of = {h["id"]: h["host"] for h in inputs["holders"]}
+    in_play = set(play_hosts) if play_hosts is not None else None
     groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
     retire = {}
     order = []
@@ -877,6 +945,12 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
         write = set(entry["write"])
         for hid in entry["holders"]:
             if hid in pending:
+                continue
+            if hid in failed_reloads or (in_play is not None and hosts_of.get(hid) not in in_play):
+                # its reload failed, or its host left the play (failed, unreachable) since it was read
+                entry["pending"].append(hid)
+                if hid in failed_reloads:
+                    entry["msg"] = "; ".join(filter(None, [entry.get("msg"), "%s: %s" % (hid, failed_reloads[hid])]))
                 continue
             if hid in write:
                 # written this run: the file read back after the write must hold the target

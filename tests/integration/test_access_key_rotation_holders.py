@@ -8,6 +8,7 @@ Asserted through the files, boto3 (secret versions, parameter versions, IAM key 
 import json
 import os
 import stat
+import sys
 
 from test_access_key_rotation import Scenario, recap, total_changed  # pylint: disable=import-error
 
@@ -164,6 +165,8 @@ def test_bad_holder_entries_fail_naming_the_holder(bed, tmp_path, ansible_playbo
         ({"iam_user": user, "type": "secretsmanager"}, "secret_id is required"),
         ({"iam_user": user, "type": "ssm_parameter", "id_parameter": "bad name", "secret_parameter": "/x/y"},
          "id_parameter 'bad name' is not a valid parameter name"),
+        ({"iam_user": user, "path": p1 + ".other", "reload_command": "systemctl restart app"},
+         "reload_command must be a non-empty list of strings"),
     ]
     before = s.state([user], [p1])
     for index, (entry, message) in enumerate(cases):
@@ -172,3 +175,42 @@ def test_bad_holder_entries_fail_naming_the_holder(bed, tmp_path, ansible_playbo
         out = s.run(inventory, {"access_key_rotation_force": True}, expect_rc=2)
         assert "host host1: access_key_rotation_credentials[1]" in out and message in out, out[-2000:]
         assert s.state([user], [p1]) == before
+
+
+def test_reload_command_runs_once_on_change_and_a_failed_one_keeps_the_old_key(bed, tmp_path, ansible_playbook, no_secrets):
+    """An env file holder with a reload_command (an argv, no shell): check mode runs nothing; a failing reload
+    keeps the old key Active (the task says reload, the run fails naming the holder); once it works, the
+    next run reloads again and only then retires the old key; a steady run reloads nothing."""
+    s = Scenario(bed, tmp_path, ansible_playbook)
+    user, (old,) = s.user("reload")
+    e1 = s.path("host1", "app.env")
+    with open(e1, "w", encoding="utf-8") as handle:
+        handle.write(_env_text(old))
+    log, flag = str(tmp_path / "reloads.log"), str(tmp_path / "reload-works")
+    argv = [sys.executable, "-c", "import os, sys; open(sys.argv[1], 'a').write('reload\\n'); sys.exit(0 if os.path.exists(sys.argv[2]) else 3)",
+            log, flag]
+    inventory = s.inventory({"host1": {"access_key_rotation_credentials": [
+        {"iam_user": user, "type": "env_file", "path": e1, "reload_command": argv}]}})
+
+    def reloads():
+        if not os.path.exists(log):
+            return 0
+        with open(log, encoding="utf-8") as handle:
+            return handle.read().count("reload")
+
+    s.run(inventory, {"access_key_rotation_force": True}, check=True)
+    assert reloads() == 0 and s.keys(user) == {old["AccessKeyId"]: "Active"}
+    out = s.run(inventory, {"access_key_rotation_force": True}, expect_rc=2)
+    assert reloads() == 1
+    assert "Reload the services" in out and "reload failed, the old key stays Active" in out and "IAM user %s" % user in out
+    new_id = _env_values(e1)["AWS_ACCESS_KEY_ID"]
+    assert new_id != old["AccessKeyId"]
+    assert s.keys(user) == {old["AccessKeyId"]: "Active", new_id: "Active"}  # the old key stays Active
+    with open(flag, "w", encoding="utf-8"):
+        pass
+    s.run(inventory)  # not forced: the holder holds the new key, the old key is still Active -> reload, then retire
+    assert reloads() == 2 and s.keys(user) == {old["AccessKeyId"]: "Inactive", new_id: "Active"}
+    out = s.run(inventory)
+    assert reloads() == 2 and total_changed(out) == 0, recap(out)
+    s.secrets.add(_env_values(e1)["AWS_SECRET_ACCESS_KEY"])
+    s.assert_no_leak(ansible_playbook.outputs, no_secrets)

@@ -460,3 +460,53 @@ def test_store_queries_batch_the_users_of_each_account():
 def test_bad_store_settings_fail_in_the_first_step(settings, message):
     with pytest.raises(role.RoleError, match=message):
         role.collect_holders(host_vars(h1={"credentials": creds(("u", "/c", None))}), ["h1"], POLICY, settings)
+
+
+# --------------------------------------------------------------------------- reload_command (issue 12)
+def _reload_inputs(held):
+    plan = role.collect_holders(
+        host_vars(h1={"credentials": [{"iam_user": "u", "path": "/c", "reload_command": ["systemctl", "restart", "app"]}]},
+                  h2={"credentials": creds(("u", "/d", None))}),
+        ["h1", "h2"], POLICY)
+    results = {h: {"results": [read_result(p, [("%s:%s[default]" % (h, p), "default")], {"default": held[h]})]}
+               for h, p in (("h1", "/c"), ("h2", "/d"))}
+    return role.rotation_input(plan, results, [])
+
+
+def test_reload_runs_for_a_changed_holder_and_a_failed_one_keeps_the_old_key():
+    inputs = _reload_inputs({"h1": OLD, "h2": OLD})
+    dist = role.distribute(inputs, role.targets(inputs, _fix_group(inputs, _rotation(CREATED))), None, {})
+    confirm = {h: {"results": [read_result(p, [("%s:%s[default]" % (h, p), "default")], {"default": NEW})]} for h, p in (("h1", "/c"), ("h2", "/d"))}
+    verify = _verified(inputs)
+    todo = role.reloads(inputs, dist["users"], verify, confirm)
+    assert list(todo) == ["h1"] and todo["h1"][0]["argv"] == ["systemctl", "restart", "app"]
+    assert role.reloads(inputs, dist["users"], verify, confirm, check_mode=True) == {}
+    failed = {"h1": {"results": [{"item": todo["h1"][0], "failed": True, "rc": 3}]}}
+    retired = role.retirement(inputs, dist["users"], verify, confirm, reload_results=failed, play_hosts=["h1", "h2"])
+    assert retired["retire_groups"] == [] and retired["users"][0]["pending"] == ["h1:/c[default]"]
+    assert "rc 3" in retired["users"][0]["msg"]
+    ok = {"h1": {"results": [{"item": todo["h1"][0], "rc": 0}]}}
+    assert role.retirement(inputs, dist["users"], verify, confirm, reload_results=ok, play_hosts=["h1", "h2"])["retire_groups"]
+
+
+def test_reload_again_when_the_holder_has_the_key_but_the_old_key_is_still_active():
+    inputs = _reload_inputs({"h1": NEW, "h2": NEW})
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "none", "target_key_id": NEW, "previous_key_ids": [OLD]}))
+    dist = role.distribute(inputs, role.targets(inputs, rotation), None, {})
+    assert list(role.reloads(inputs, dist["users"], {}, {})) == ["h1"]
+    steady = _fix_group(inputs, _rotation({"user_name": "u", "decision": "none", "target_key_id": NEW, "previous_key_ids": []}))
+    assert role.reloads(inputs, role.distribute(inputs, role.targets(inputs, steady), None, {})["users"], {}, {}) == {}
+
+
+def test_a_holder_whose_host_left_the_play_is_pending():
+    inputs = _reload_inputs({"h1": NEW, "h2": NEW})
+    rotation = _fix_group(inputs, _rotation({"user_name": "u", "decision": "none", "target_key_id": NEW, "previous_key_ids": [OLD]}))
+    dist = role.distribute(inputs, role.targets(inputs, rotation), None, {})
+    retired = role.retirement(inputs, dist["users"], {}, {}, play_hosts=["h2"])
+    assert retired["retire_groups"] == [] and retired["users"][0]["pending"] == ["h1:/c[default]"]
+
+
+@pytest.mark.parametrize("value", ["systemctl restart app", [], ["ok", ""], [1, 2]])
+def test_bad_reload_command_names_the_holder(value):
+    with pytest.raises(role.RoleError, match=r"host h1: access_key_rotation_credentials\[0\]: reload_command must be"):
+        role.collect_holders(host_vars(h1={"credentials": [{"iam_user": "u", "path": "/c", "reload_command": value}]}), ["h1"], POLICY)
