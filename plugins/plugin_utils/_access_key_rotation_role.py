@@ -176,7 +176,6 @@ def check_settings(values, where="play"):
     return out
 
 
-
 def _bool(value, name, where):
     if isinstance(value, bool):
         return value

@@ -15,10 +15,9 @@ import sys
 import time
 import uuid
 
-import pytest
 
 from test_access_key_rotation import Scenario  # pylint: disable=import-error
-from test_durable_state import _descendants, _kill_tree  # pylint: disable=import-error
+from test_durable_state import _kill_tree  # pylint: disable=import-error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "access_key_rotation", "phase.yml")
