@@ -27,6 +27,8 @@ Args are Jinja in the playbook; these variables are defined by the test:
 good key's secret is read with ``lookup('ansible.builtin.env', 'BI_SECRET')`` (never on argv).
 """
 
+import re
+
 SECRET = "{{ lookup('ansible.builtin.env', 'BI_SECRET') }}"
 ALL_AWS = ("iam", "ec2", "secrets", "parameters")
 EVERYTHING = ALL_AWS + ("files", "host")
@@ -367,20 +369,27 @@ FORBIDDEN = ("Traceback", "int too large", "object has no attribute", "NoneType"
              "ValueError", "AttributeError", "IndexError", "Errno", "exception:", "object is not")
 
 UNCHANGED_WORDS = {
-    "iam": "IAM users, keys, statuses, tags",
-    "ec2": "EC2 key pairs (3 regions)",
-    "secrets": "Secrets Manager secrets and versions",
-    "parameters": "SSM parameters and versions",
-    "files": "controller files (bytes, mode)",
-    "host": "host authorized_keys and home (bytes, mode)",
+    "iam": "IAM",
+    "ec2": "EC2",
+    "secrets": "Secrets Manager",
+    "parameters": "SSM",
+    "files": "files",
+    "host": "host",
 }
+UNCHANGED_LEGEND = [
+    "- *IAM*: every user's access keys (ids, statuses) and tags;",
+    "- *EC2*: the key pairs (names, fingerprints) of us-east-1, us-west-2 and eu-west-1;",
+    "- *Secrets Manager*: every secret and its version ids; *SSM*: every parameter and its version;",
+    "- *files*: every file and directory under the controller's case directory (bytes and mode; no new file);",
+    "- *host*: the host's authorized_keys and its home directory (bytes and mode; no new file).",
+]
 
 
 def _show(value):
     text = repr(value) if not isinstance(value, str) else value
-    text = text.replace("\n", "\\n").replace("|", "\\|")
-    text = text.replace("{{ lookup('ansible.builtin.env', 'BI_SECRET') }}", "<secret>")
-    return text
+    text = re.sub(r"\{\{ lookup\('ansible.builtin.env', 'BI_SECRET'\) \}\}", "<secret>", text)
+    text = re.sub(r"\{\{ bi_(\w+) \}\}", r"<\1>", text)
+    return text.replace("\n", "\\n").replace("|", "\\|").replace("`", "'")
 
 
 def render_markdown(cases=None):
@@ -399,6 +408,10 @@ def render_markdown(cases=None):
         "through boto3 and the filesystem.",
         "",
         "Rows marked *open* are known gaps in the named module or role (the test expects them to fail).",
+        "Values in angle brackets are set up by the test (`<user>`: an IAM user with one key, `<dir>`: a",
+        "directory of files on the controller, `<pub>`: an ed25519 public key...). *Unchanged*:",
+        "",
+    ] + UNCHANGED_LEGEND + [
         "",
         "| # | Where | Bad input | Message names | Unchanged |",
         "|---|---|---|---|---|",
@@ -414,7 +427,7 @@ def render_markdown(cases=None):
             bad += " *open, %s*" % entry["xfail"]
         lines.append("| %d | `%s` | %s | %s | %s |" % (
             number, where, bad.replace("|", "\\|"), ", ".join("`%s`" % _show(e) for e in entry["expect"]),
-            "; ".join(UNCHANGED_WORDS[u] for u in entry["unchanged"])))
+            ", ".join(UNCHANGED_WORDS[u] for u in entry["unchanged"])))
     lines.append("")
     return "\n".join(lines)
 
