@@ -256,6 +256,8 @@ def check_options_text(text, now=None):
             at = pos + 3 if negatable and lower.startswith("no-", pos) and lower.startswith(flag, pos + 3) else pos
             if lower.startswith(flag, at):
                 pos, matched = at + len(flag), True
+                if flag == "cert-authority":
+                    seen.add(flag)
                 break
         if not matched:
             for name in _VALUED:
@@ -304,6 +306,10 @@ def check_options_text(text, now=None):
         pos += 1
         if pos >= len(text):
             raise AuthorizedKeysError("key options end with a comma (sshd would ignore the whole line)")
+    if "principals" in seen and "cert-authority" not in seen:
+        # auth_authorise_keyopts: "principals on non-CA key" denies the login
+        raise AuthorizedKeysError('key option principals: principals="..." without cert-authority; sshd then refuses '
+                                  "every login with this key")
     return None
 
 

@@ -274,8 +274,8 @@ ACCEPTED_OPTION_FORMS = [
     'permitopen="[::1]:22",permitopen="host:*"',
     'permitlisten="8080"',
     'permitlisten="localhost:8080"',
-    'principals="alice"',
     'cert-authority,principals="alice,bob"',
+    'principals="alice",cert-authority',
     'tunnel="0"',
     'tunnel="any"',
     "no-pty",
@@ -311,6 +311,8 @@ def test_every_option_form_proven_with_sshd_is_accepted(options):
     ('principals=""', "empty principal"),
     ('command="a",command="b"', "more than one"),
     ("no-pty,", "empty key option"),
+    ('principals="alice"', "without cert-authority"),
+    ('restrict,principals="alice"', "without cert-authority"),
 ])
 def test_option_values_sshd_rejects_or_that_lock_out_are_refused(options, fragment):
     with pytest.raises(ak.AuthorizedKeysError) as info:
@@ -335,3 +337,36 @@ def test_option_and_comment_types_are_checked(spec, fragment):
     with pytest.raises(ak.AuthorizedKeysError) as info:
         ak.desired_key(spec)
     assert fragment in str(info.value)
+
+
+def _ssh_corpus():
+    import json
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "real_inputs.json")
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    for name, item in sorted(data["ssh"].items()):
+        if isinstance(item, str):
+            text = item
+        elif "text" in item:
+            text = item["text"]
+        else:
+            text = base64.b64decode(item["base64"]).decode("utf-8", "surrogateescape")
+        for number, line in enumerate(ak.parse(text), 1):
+            if line.kind == "key":
+                yield "%s:%d" % (name, number), line.raw.strip().rstrip("\r")
+
+
+# The only reasons a key line of the real-world corpus is refused; each is a line sshd refuses too
+# (env= is no sshd option, expiry-time="INVALID" fails sshauthopt_parse, an expiry-time in the past and
+# principals= on a key without cert-authority fail auth_authorise_keyopts at login).
+SSHD_REFUSES = ("unknown key option 'env'", "invalid expiry time", "is in the past", "without cert-authority")
+
+
+@pytest.mark.parametrize("where, line", list(_ssh_corpus()))
+def test_real_world_key_lines_are_refused_only_where_sshd_refuses_them(where, line):
+    try:
+        ak.desired_key(line, now=1700000000)
+    except ak.AuthorizedKeysError as exc:
+        assert any(reason in str(exc) for reason in SSHD_REFUSES), (where, str(exc))
