@@ -428,8 +428,62 @@ def render_markdown(cases=None):
         lines.append("| %d | `%s` | %s | %s | %s |" % (
             number, where, bad.replace("|", "\\|"), ", ".join("`%s`" % _show(e) for e in entry["expect"]),
             ", ".join(UNCHANGED_WORDS[u] for u in entry["unchanged"])))
-    lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + SSHD_NOTES + REAL_INPUTS_NOTE
+
+
+SSHD_NOTES = """
+## authorized_keys options, as sshd reads them
+
+`keyops.aws.authorized_keys` refuses a key whose options sshd would reject (sshd then skips the whole
+line: the key cannot log in, and a task that also removes the old key locks the user out), and a key
+whose line sshd reads but whose login it always refuses. The checks follow OpenSSH's
+`auth-options.c` (`sshauthopt_parse`, `opt_flag`, `opt_match`, `opt_dequote`, `handle_permit`) and
+`auth.c` (`auth_authorise_keyopts`), read against the source:
+
+- flags are matched by prefix and case-insensitively, in sshd's order (`restrict`, `cert-authority`,
+  then `port-forwarding`, `agent-forwarding`, `x11-forwarding`, `touch-required`, `verify-required`,
+  `pty`, `user-rc`, each negatable with `no-`); anything else, a trailing comma or a blank inside an
+  unquoted value is an unknown option (sshd: "unknown key option", "unexpected end-of-options");
+- valued options need a double-quoted value, where `\\"` is a quote; `command`, `principals` and `from`
+  may appear once ("multiple ... clauses"); `expiry-time` is `YYYYMMDD[HHMM[SS]]` with an optional `Z`
+  or `UTC` (sshd's `parse_absolute_time`), several are allowed; `environment` is `NAME=value` with
+  `NAME` of letters, digits and `_`; `permitopen`/`permitlisten` are `host:port` (`port` a number, a
+  service name or `*`; `permitlisten` may be a bare port); `tunnel` is `any` or a number up to
+  2147483645;
+- refused although sshd parses them, because sshd then refuses every login with the key
+  (`auth_authorise_keyopts`): an `expiry-time` already past, `principals=` on a key without
+  `cert-authority` ("principals on non-CA key"), a `from=` list with an empty pattern or a CIDR sshd
+  calls invalid (`match_host_and_ip` returns -1);
+- stricter than sshd: `environment="=value"` (an empty name, which sshd's loop lets through) and
+  `principals=""` (sshd parses it; no certificate can match it).
+
+`tests/integration/test_authorized_keys_options.py` writes one key per accepted form through the
+module into a bed host and logs in with real ssh: `from="127.0.0.1"` and `from="127.0.0.0/8,!10.1.*"`
+log in, `from="10.0.0.1"` and `from="!127.0.0.1,*"` are refused; forced commands run (their output is
+checked, `\\"` included); `environment=`, a future `expiry-time` (also with `Z`), `permitopen`,
+`permitlisten`, `tunnel`, `restrict`, `restrict,pty`, the `no-*` flags and mixed case log in;
+`cert-authority,principals="alice"` lets a certificate for `alice` in and refuses one for `bob`;
+`no-pty` gets no terminal. Lines written by hand with an `expiry-time` in the past or `principals=`
+without `cert-authority` are refused by sshd, as the module predicts.
+"""
+
+
+REAL_INPUTS_NOTE = """
+## Real-world inputs
+
+`tests/unit/plugins/module_utils/fixtures/real_inputs.json` holds files nobody on this project wrote,
+from the test suites and manuals of the tools whose behaviour the modules must match (each file's
+repository, path, commit and licence are listed in the `_comment`'s source, SOURCES.md of
+shared/reference/real-inputs): credentials and config files from boto/botocore, aws/aws-cli,
+aws/aws-sdk-go, aws/aws-sdk-go-v2 and smithy-lang/smithy-rs (Apache-2.0); authorized_keys files from
+ansible-collections/ansible.posix (GPL-3.0-or-later), puppetlabs/puppetlabs-sshkeys_core (Apache-2.0),
+hercules-team/augeas (LGPL-2.1-or-later), golang/crypto (BSD-3-Clause) and openssh/openssh-portable
+(sshd.8, regress/key-options.sh, regress/unittests/authopt; the OpenSSH licence). Credentials files:
+`test_credentials_file_real_inputs.py` (refused exactly when botocore refuses; editing one profile
+changes only its key lines). authorized_keys files: `test_authorized_keys.py` (a key line is refused
+only where sshd refuses it too: `env=` is no sshd option, `expiry-time="INVALID"`, an expiry-time in
+the past, `principals=` without `cert-authority`).
+"""
 
 
 def _salient(entry):
