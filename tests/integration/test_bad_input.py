@@ -189,7 +189,7 @@ def outcome(bed, tmp_path_factory):
     variables = {"bi_dir": bi_dir, "bi_user": user, "bi_key_id": key["AccessKeyId"], "bi_pub": pub,
                  "bi_secret_name": secret_name, "bi_param": param, "bi_host_home": host["home"], "bi_tag": tag}
     inventory = bed.write_inventory(str(work / "inventory.yml"), hosts=[HOST])
-    env = bed.env(BI_SECRET=key["SecretAccessKey"], ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="False",
+    env = bed.env(BI_SECRET=key["SecretAccessKey"], ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="False", ANSIBLE_PIPELINING="True",
                   ANSIBLE_HOST_KEY_CHECKING="False")
     states, outputs = {}, []
     for kind in ("fixed", "open"):
