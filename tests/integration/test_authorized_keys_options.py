@@ -130,8 +130,8 @@ def test_every_accepted_option_form_logs_in_as_sshd_reads_it(bed, tmp_path):
     for (options, accepted, output), key_path in zip(FORMS, keys):
         login = ssh(bed, key_path)
         if (login.returncode == 0) != accepted:
-            failures.append("%s: login %s (rc %s: %s)" % (options, "refused" if accepted else "accepted",
-                                                         login.returncode, login.stderr.strip()[-200:]))
+            outcome = "refused" if accepted else "accepted"
+            failures.append("%s: login %s (rc %s: %s)" % (options, outcome, login.returncode, login.stderr.strip()[-200:]))
         elif output and output not in login.stdout:
             failures.append("%s: output %r lacks %r" % (options, login.stdout[-200:], output))
     for key_path, line in refused_by_hand:
