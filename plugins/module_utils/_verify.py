@@ -381,7 +381,9 @@ def read_profile_key(path, profile_name):
 
 def _keys_from_params(params):
     if params.get("keys"):
-        return [dict(item, source="keys[%d].access_key_id" % index) for index, item in enumerate(params["keys"])], True
+        # a key with a name (a holder: the audit, the rotation role) is reported under that name
+        return [dict(item, source=None if item.get("name") else "keys[%d].access_key_id" % index)
+                for index, item in enumerate(params["keys"])], True
     if params.get("path"):
         profile_name = params.get("profile_name") or "default"
         try:
