@@ -2,8 +2,8 @@
 """The bad-input table (issue 9): every case must fail naming the option or variable, with no Python
 exception text, and change nothing.
 
-One table drives both tests/integration/test_bad_input.py (one playbook run for every module case,
-one for every role case, against the test bed) and docs/bad-input.md (``python
+One table drives both tests/integration/test_bad_input.py (against the test bed: one playbook run
+for every case expected to pass, then one for the open ``xfail`` cases) and docs/bad-input.md (``python
 tests/integration/bad_input_cases.py --write-docs``; tests/unit/test_bad_input_docs.py checks that
 the two agree).
 
