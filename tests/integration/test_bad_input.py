@@ -2,9 +2,9 @@
 """The bad-input table (tests/integration/bad_input_cases.py) against the test bed.
 
 Module cases run as tasks of one playbook (each ``ignore_errors`` and registered), role cases as
-``include_role`` blocks with a rescue in the same playbook: one ansible-playbook run for every case
-expected to pass, then one for the open (xfail) cases, so that a gap in one module never blames
-the others. IAM, EC2, Secrets Manager, SSM, the controller's case directory and host1's files are
+``include_role`` blocks with a rescue: one round of playbooks (three side by side, see PARALLEL) for
+every case expected to pass, then one for the open (xfail) cases, so that a gap in one module never
+blames the others. IAM, EC2, Secrets Manager, SSM, the controller's case directory and host1's files are
 read through boto3 and the filesystem before and after each run; every case then checks its own
 message and the parts of that state it could have touched. Most of the run time is module start-up
 (about 110 tasks): under 2 minutes at load 3, about 8 minutes at load 11 on 2 cores.
