@@ -15,6 +15,7 @@ Nothing here touches the filesystem: _authorized_keys_module.py reads, locks and
 
 import base64
 import re
+import time
 
 from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
 
@@ -145,8 +146,11 @@ def _strtonum(value, low, high):
     return number if low <= number <= high else None
 
 
-def _check_expiry(value):
-    """sshd's parse_absolute_time: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, optionally followed by Z or UTC."""
+def _check_expiry(value, now=None):
+    """sshd's parse_absolute_time: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, optionally followed by Z or UTC.
+
+    With ``now`` (seconds since the epoch), a time before it is refused too: sshd reads the line but
+    refuses every login with the key (auth_authorise_keyopts: valid_before < now), a lock-out."""
     import calendar
     import datetime
     import time as _time
@@ -166,6 +170,8 @@ def _check_expiry(value):
     stamp = calendar.timegm(when.timetuple()) if utc else _time.mktime(when.timetuple())
     if stamp <= 0:
         return "invalid expiry time (sshd refuses a time at or before 1970-01-01)"
+    if now is not None and stamp < now:
+        return "%s is in the past: sshd would refuse every login with this key" % value
     return None
 
 
@@ -236,7 +242,7 @@ def _check_from(value):
     return None
 
 
-def check_options_text(text):
+def check_options_text(text, now=None):
     """Refuse an options string sshd would reject (sshd then skips the whole line: a lock-out).
 
     Follows auth-options.c (sshauthopt_parse and its helpers) step by step; messages name the option
@@ -250,6 +256,8 @@ def check_options_text(text):
             at = pos + 3 if negatable and lower.startswith("no-", pos) and lower.startswith(flag, pos + 3) else pos
             if lower.startswith(flag, at):
                 pos, matched = at + len(flag), True
+                if flag == "cert-authority":
+                    seen.add(flag)
                 break
         if not matched:
             for name in _VALUED:
@@ -266,7 +274,7 @@ def check_options_text(text):
                             problem = "an empty principal name"
                         seen.add(name)
                     elif name == "expiry-time":
-                        problem = _check_expiry(value)
+                        problem = _check_expiry(value, now)
                     elif name == "environment":
                         nenv += 1
                         if nenv > _ENV_MAX + 1:
@@ -298,16 +306,21 @@ def check_options_text(text):
         pos += 1
         if pos >= len(text):
             raise AuthorizedKeysError("key options end with a comma (sshd would ignore the whole line)")
+    if "principals" in seen and "cert-authority" not in seen:
+        # auth_authorise_keyopts: "principals on non-CA key" denies the login
+        raise AuthorizedKeysError('key option principals: principals="..." without cert-authority; sshd then refuses '
+                                  "every login with this key")
     return None
 
 
-def check_options(options):
-    """Refuse options sshd would reject (it then ignores the whole line: a lock-out)."""
+def check_options(options, now=None):
+    """Refuse options sshd would reject (it then ignores the whole line: a lock-out); with ``now``,
+    also an expiry-time already past (sshd reads the line, then refuses every login with the key)."""
     for option in options:
         if not option:
             raise AuthorizedKeysError("empty key option (two commas in a row?)")
     if options:
-        check_options_text(",".join(options))
+        check_options_text(",".join(options), now)
 
 
 def _parse_key_at(text, pos):
@@ -449,7 +462,7 @@ def _check_comment(comment):
     return None if comment is None else comment.strip()
 
 
-def desired_key(spec, index=0):
+def desired_key(spec, index=0, now=None):
     """A DesiredKey from a key line string (``[options] type base64 [comment]``) or a dict
     ``{key, options, comment}`` (options in the dict override those in the line)."""
     where = "keys[%d]" % index
@@ -462,7 +475,13 @@ def desired_key(spec, index=0):
         options_given = spec.get("options")
         comment_given = spec.get("comment")
         if isinstance(options_given, list):
+            if not all(isinstance(option, str) for option in options_given):
+                raise AuthorizedKeysError("%s.options must be a string or a list of strings" % where)
             options_given = ",".join(options_given)
+        elif options_given is not None and not isinstance(options_given, str):
+            raise AuthorizedKeysError("%s.options must be a string or a list of strings, got %s" % (where, type(options_given).__name__))
+        if comment_given is not None and not isinstance(comment_given, str):
+            raise AuthorizedKeysError("%s.comment must be a string, got %s" % (where, type(comment_given).__name__))
     else:
         text = spec
     if not isinstance(text, str) or not text.strip():
@@ -483,9 +502,9 @@ def desired_key(spec, index=0):
         except (_sshkeys.InvalidPublicKey, AuthorizedKeysError) as exc:
             raise AuthorizedKeysError("%s: %s" % (where, exc)) from None
         raise AuthorizedKeysError("%s: not a valid authorized_keys line" % where)
-    options = line.options if options_given is None else split_options(options_given)
     try:
-        check_options(options)
+        options = line.options if options_given is None else split_options(options_given)
+        check_options(options, now=time.time() if now is None else now)
     except AuthorizedKeysError as exc:
         raise AuthorizedKeysError("%s: %s" % (where, exc)) from None
     comment = _check_comment(comment_given) if comment_given is not None else (line.comment or None)

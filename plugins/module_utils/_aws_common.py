@@ -7,6 +7,8 @@ Small helpers shared by the AWS modules of keyops.aws:
 
 - ``run_concurrently(items, fn, concurrency)``: work a list with a bounded thread pool, collecting
   ``(item, result, exception)`` in input order (one item failing never stops the others);
+- ``known_ec2_regions()``, ``unknown_ec2_regions(regions)``: region names checked against botocore's
+  endpoint data for every partition, before any call (a typo such as ``moon-1`` never reaches AWS);
 - ``error_code(exc)``: the AWS error code of a botocore ``ClientError`` (else ``None``);
 - ``utcnow()``, ``iso(dt)``, ``parse_iso(text)``, ``age_days(dt, now)``: timezone-aware UTC dates;
 - ``client_pair(module, service, concurrency)``: a reading client (retried with
@@ -37,6 +39,28 @@ def check_concurrency(value):
     if value is None or value < 1 or value > MAX_CONCURRENCY:
         raise ValueError("concurrency must be between 1 and %d, got %r" % (MAX_CONCURRENCY, value))
     return value
+
+
+_KNOWN_EC2_REGIONS = []
+
+
+def known_ec2_regions():
+    """Every EC2 region botocore knows, over all partitions (aws, aws-cn, aws-us-gov, ...); read once."""
+    if not _KNOWN_EC2_REGIONS:
+        import botocore.session  # pylint: disable=import-outside-toplevel
+
+        session = botocore.session.Session()
+        regions = set()
+        for partition in session.get_available_partitions():
+            regions.update(session.get_available_regions("ec2", partition_name=partition))
+        _KNOWN_EC2_REGIONS.append(frozenset(regions))
+    return set(_KNOWN_EC2_REGIONS[0])
+
+
+def unknown_ec2_regions(regions, known=None):
+    """The names of ``regions`` (order kept) that are not an EC2 region of any partition botocore knows."""
+    known = known_ec2_regions() if known is None else known
+    return [region for region in regions if region not in known]
 
 
 def run_concurrently(items, fn, concurrency=DEFAULT_CONCURRENCY):

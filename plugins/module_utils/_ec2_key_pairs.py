@@ -7,8 +7,9 @@
 keyops.aws.ec2_key_pair_info. The decisions are in ``_ec2_key_pair_planner`` (pure); this file
 reads regions, applies plans and shapes the result.
 
-- Regions are checked first against DescribeRegions (unknown name: bad input, nothing changed; a
-  region not enabled for the account: that region fails, the others go on).
+- Regions (and the connection region) are checked first against botocore's regions of every
+  partition, then against DescribeRegions (unknown name: bad input, nothing changed, the message
+  names the option; a region not enabled for the account: that region fails, the others go on).
 - One boto3 client per region, all made from one session in the main thread (a session per client
   costs ~0.14 s of CPU each, ~0.02 s from a shared session) and shared by the worker threads.
   botocore's own retries are off; reads and idempotent writes are retried by amazon.aws AWSRetry
@@ -38,6 +39,7 @@ from ansible_collections.keyops.aws.plugins.module_utils._aws_common import erro
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import error_message
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import iso
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import run_concurrently
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import unknown_ec2_regions
 from ansible_collections.keyops.aws.plugins.module_utils._ec2_key_pair_planner import PlanError
 from ansible_collections.keyops.aws.plugins.module_utils._ec2_key_pair_planner import check_key_name
 from ansible_collections.keyops.aws.plugins.module_utils._ec2_key_pair_planner import check_region_names
@@ -128,13 +130,20 @@ def resolve_regions(module, clients, regions, all_regions):
     """Check the region names against DescribeRegions (AllRegions) before anything else."""
     if all_regions and regions:
         raise KeyPairError("regions and all_regions=true are mutually exclusive")
+    if module.region:
+        _check_known(["region"], [module.region])
     if not all_regions:
-        if not regions:
+        source = "regions"
+        if regions is None:
+            # no regions given: the connection region (region, AWS_REGION); an explicit [] is an error
             regions = [module.region] if module.region else []
+            source = "region"
         try:
             regions = check_region_names(regions)
         except PlanError as exc:
-            raise KeyPairError(str(exc)) from None
+            text = str(exc)
+            raise KeyPairError(text if text.startswith("regions") else "%s: %s" % (source, text)) from None
+        _check_known([source], regions)
     control = module.region or (regions[0] if regions else "us-east-1")
     try:
         listing = clients.get(control).describe_regions(AllRegions=True, aws_retry=True)["Regions"]
@@ -162,6 +171,14 @@ def resolve_regions(module, clients, regions, all_regions):
         for region in regions if status[region] not in ENABLED_OPT_IN
     )
     return Regions([region for region in regions if region not in refused], refused, enabled, True)
+
+
+def _check_known(option, regions):
+    """Every name must be an EC2 region of some partition botocore knows (checked before any call)."""
+    unknown = unknown_ec2_regions(regions)
+    if unknown:
+        raise KeyPairError("%s: unknown region%s %s: not an EC2 region of any AWS partition; nothing was changed"
+                           % (option[0], "s" if len(unknown) > 1 else "", ", ".join(unknown)))
 
 
 # --------------------------------------------------------------------------- reading

@@ -243,7 +243,7 @@ def _unique_names(names):
     seen = []
     for name in names or []:
         if not isinstance(name, str) or not USER_NAME_RE.match(name):
-            raise KeyopsIamError("invalid IAM user name %r" % (name,))
+            raise KeyopsIamError("user_names: invalid IAM user name %r (1-64 letters, digits and +=,.@_-)" % (name,))
         if name not in seen:
             seen.append(name)
     if not seen:
@@ -270,9 +270,9 @@ def normalize_users(users, params):
             raise KeyopsIamError("users[%d]: unsupported key(s) %s (supported: %s)" % (index, ", ".join(unknown), ", ".join(USER_ENTRY_KEYS)))
         name = item.get("name")
         if not isinstance(name, str) or not USER_NAME_RE.match(name):
-            raise KeyopsIamError("users[%d]: invalid or missing IAM user name %r" % (index, name))
+            raise KeyopsIamError("users[%d]: invalid or missing IAM user name %r (1-64 letters, digits and +=,.@_-)" % (index, name))
         if name in seen:
-            raise KeyopsIamError("user %s is listed more than once" % name)
+            raise KeyopsIamError("users[%d]: user %s is listed more than once (list each user once); nothing was changed" % (index, name))
         seen.add(name)
         policy = {
             "state": params["state"],
@@ -662,6 +662,11 @@ def run_rotation(module):
             concurrency = check_concurrency(params["concurrency"])
         except ValueError as exc:
             raise KeyopsIamError(str(exc))
+        for index, key_id in enumerate(params.get("escrowed_key_ids") or []):
+            if not isinstance(key_id, str) or not KEY_ID_RE.match(key_id):
+                # the value is not echoed: a secret pasted in the wrong place must not reach the output
+                raise KeyopsIamError("escrowed_key_ids[%d] is not an access key id (16-128 uppercase letters and digits); "
+                                     "nothing was changed" % index)
         entries = normalize_users(params["users"], params)
         if params["state"] == "retired":
             missing = [name for name, policy in entries if not policy["current_key_id"]]

@@ -32,7 +32,7 @@ import re
 import stat
 
 from ansible_collections.keyops.aws.plugins.module_utils import _ssh_keypair
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import age_days, iso, utcnow
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import age_days, iso, known_ec2_regions, utcnow
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import parse_iso as _strict_parse_iso
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
     FileOpError,
@@ -492,17 +492,6 @@ def run(key_dir, name, policy, check_mode=False, now=None):
                "state_file": layout.state_file},
     )
     return result
-
-
-def known_ec2_regions():
-    """Every EC2 region botocore knows, over all partitions (aws, aws-cn, aws-us-gov, ...)."""
-    import botocore.session  # pylint: disable=import-outside-toplevel
-
-    session = botocore.session.Session()
-    regions = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("ec2", partition_name=partition))
-    return regions
 
 
 def region_problem(regions, known):

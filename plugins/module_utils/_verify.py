@@ -20,6 +20,7 @@ id is shown only by its first characters (it may be a secret pasted in the wrong
 """
 
 import os
+import re
 import time
 
 try:
@@ -40,6 +41,7 @@ from ansible_collections.keyops.aws.plugins.module_utils._credentials_file impor
     SESSION_TOKEN,
     CredentialsFile,
     CredentialsFileError,
+    check_profile_name,
     key_id_problem,
     mask_key_id,
 )
@@ -64,6 +66,13 @@ MAX_DELAY = 8.0
 
 MISSING = "missing"  # iam lookup: IAM says the key does not exist
 
+# bounds of the options (the access_key_rotation role uses the same ones for its variables)
+MAX_SUCCESSES = 100
+MAX_TIMEOUT = 86400
+MAX_FIRST_DELAY = 3600
+_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+_ARN_RE = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12})?:.+$")
+
 
 class VerifyError(Exception):
     """A problem that stops the task (bad input, an unexpected AWS error); never holds a secret."""
@@ -74,10 +83,16 @@ class Policy:
 
     def __init__(self, required_successes=3, timeout=60.0, delay=1.0, expected_account=None, expected_arn=None,
                  max_delay=MAX_DELAY):
-        if required_successes < 1:
-            raise VerifyError("required_successes must be at least 1")
-        if timeout < 0 or delay < 0:
-            raise VerifyError("timeout and delay cannot be negative")
+        for option, value, low, high, unit in (("required_successes", required_successes, 1, MAX_SUCCESSES, ""),
+                                               ("timeout", timeout, 0, MAX_TIMEOUT, " (seconds)"),
+                                               ("delay", delay, 0, MAX_FIRST_DELAY, " (seconds)")):
+            if value is None or value < low or value > high:
+                raise VerifyError("%s must be between %s and %s%s, got %s; no AWS call was made" % (option, low, high, unit, value))
+        if expected_account not in (None, "") and not _ACCOUNT_RE.match(str(expected_account)):
+            raise VerifyError("expected_account must be a 12-digit AWS account id, got %r; no AWS call was made" % (expected_account,))
+        if expected_arn not in (None, "") and not _ARN_RE.match(str(expected_arn)):
+            raise VerifyError("expected_arn %r is not an ARN (such as arn:aws:iam::123456789012:user/name); no AWS call was made"
+                              % (expected_arn,))
         self.required_successes = required_successes
         self.timeout = float(timeout)
         self.delay = float(delay)
@@ -163,7 +178,8 @@ class _Check:
         """True when the key is decided without any AWS call (malformed id). VerifyError without a secret."""
         problem = key_id_problem(self.key.get("access_key_id"))
         if problem:
-            self.result.update(reason=MALFORMED_KEY_ID, message=problem + "; no AWS call was made")
+            source = self.key.get("source")
+            self.result.update(reason=MALFORMED_KEY_ID, message=("%s: " % source if source else "") + problem + "; no AWS call was made")
             return True
         if not self.key.get("secret_access_key"):
             raise VerifyError("no secret access key given for access key %s" % self.key.get("access_key_id"))
@@ -365,15 +381,24 @@ def read_profile_key(path, profile_name):
 
 def _keys_from_params(params):
     if params.get("keys"):
-        return [dict(item) for item in params["keys"]], True
+        # a key with a name (a holder: the audit, the rotation role) is reported under that name
+        return [dict(item, source=None if item.get("name") else "keys[%d].access_key_id" % index)
+                for index, item in enumerate(params["keys"])], True
     if params.get("path"):
-        return [read_profile_key(os.path.expanduser(params["path"]), params.get("profile_name") or "default")], False
+        profile_name = params.get("profile_name") or "default"
+        try:
+            check_profile_name(profile_name)
+        except CredentialsFileError as exc:
+            raise VerifyError("profile_name: %s" % exc) from None
+        key = read_profile_key(os.path.expanduser(params["path"]), profile_name)
+        return [dict(key, source="profile %s of %s" % (profile_name, params["path"]))], False
     if params.get("access_key_id"):
         return [{
             "access_key_id": params["access_key_id"],
             "secret_access_key": params.get("secret_access_key"),
             "session_token": params.get("key_session_token"),
             "name": None,
+            "source": "access_key_id",
         }], False
     raise VerifyError("one of access_key_id, path or keys is required")
 

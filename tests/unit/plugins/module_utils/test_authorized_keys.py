@@ -254,3 +254,119 @@ def test_display_shows_fingerprints_not_blobs():
     assert _sshkeys.openssh_fingerprint(K1) in shown
     assert "s3cr3t" not in shown and 'environment="TOKEN=***"' in shown
     assert "not a key line" in shown  # the DSA line
+
+
+# Every option form tests/integration/test_authorized_keys_options.py proves with a real sshd login
+# (or a real refusal, for from= patterns that do not match): desired_key accepts them all.
+ACCEPTED_OPTION_FORMS = [
+    'from="127.0.0.1"',
+    'from="10.0.0.1"',
+    'from="127.0.0.0/8,!10.1.*"',
+    'from="!127.0.0.1,*"',
+    'command="echo forced-$SSH_ORIGINAL_COMMAND"',
+    'command="echo \\"quoted\\""',
+    'environment="KEYOPS_X=1"',
+    'environment="A=b c",environment="B_2=x"',
+    'expiry-time="20991231"',
+    'expiry-time="209912312359"',
+    'expiry-time="20991231235959Z"',
+    'permitopen="127.0.0.1:80"',
+    'permitopen="[::1]:22",permitopen="host:*"',
+    'permitlisten="8080"',
+    'permitlisten="localhost:8080"',
+    'cert-authority,principals="alice,bob"',
+    'principals="alice",cert-authority',
+    'tunnel="0"',
+    'tunnel="any"',
+    "no-pty",
+    "restrict",
+    "restrict,pty",
+    "no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-user-rc",
+    "RESTRICT,No-Pty",
+    'restrict,command="true"',
+]
+
+
+@pytest.mark.parametrize("options", ACCEPTED_OPTION_FORMS)
+def test_every_option_form_proven_with_sshd_is_accepted(options):
+    key = ak.desired_key(options + " " + K1 + " form", now=1700000000)
+    assert ",".join(key.options) == options
+    # and from a dict, as a string and as a list
+    assert ak.desired_key({"key": K1, "options": options}, now=1700000000).options == key.options
+    assert ak.desired_key({"key": K1, "options": ak.split_options(options)}, now=1700000000).options == key.options
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ('expiry-time="20000101"', "in the past"),
+    ('expiry-time="20231114"', "in the past"),  # the day before the fixed now below
+    ('expiry-time="INVALID"', "invalid expiry time"),
+    ('tunnel="blah"', "invalid tun device"),
+    ('environment=",=bah"', "invalid environment string"),
+    ('environment="=bah"', "invalid environment string"),  # sshd would accept an empty name: we refuse it
+    ('permitopen="host"', "invalid permission port"),
+    ('permitopen="host:0"', "invalid permission port"),
+    ('permitlisten="[::1"', "invalid permission hostname"),
+    ('from=""', "empty pattern"),
+    ('from="10.0.0.0/99"', "not a network"),
+    ('principals=""', "empty principal"),
+    ('command="a",command="b"', "more than one"),
+    ("no-pty,", "empty key option"),
+    ('principals="alice"', "without cert-authority"),
+    ('restrict,principals="alice"', "without cert-authority"),
+])
+def test_option_values_sshd_rejects_or_that_lock_out_are_refused(options, fragment):
+    with pytest.raises(ak.AuthorizedKeysError) as info:
+        ak.desired_key(options + " " + K1, now=1700000000 + 86400)
+    assert fragment in str(info.value) and str(info.value).startswith("keys[0]")
+
+
+def test_a_future_expiry_is_accepted_until_it_passes():
+    line = 'expiry-time="20231115" ' + K1
+    assert ak.desired_key(line, now=0).options == ['expiry-time="20231115"']
+    with pytest.raises(ak.AuthorizedKeysError, match="in the past"):
+        ak.desired_key(line, now=2000000000)
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ({"key": K1, "options": {"a": 1}}, "keys[0].options must be a string or a list of strings, got dict"),
+    ({"key": K1, "options": 5}, "keys[0].options must be a string or a list of strings, got int"),
+    ({"key": K1, "options": ["no-pty", 3]}, "keys[0].options must be a string or a list of strings"),
+    ({"key": K1, "comment": 7}, "keys[0].comment must be a string"),
+])
+def test_option_and_comment_types_are_checked(spec, fragment):
+    with pytest.raises(ak.AuthorizedKeysError) as info:
+        ak.desired_key(spec)
+    assert fragment in str(info.value)
+
+
+def _ssh_corpus():
+    import json
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "real_inputs.json")
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    for name, item in sorted(data["ssh"].items()):
+        if isinstance(item, str):
+            text = item
+        elif "text" in item:
+            text = item["text"]
+        else:
+            text = base64.b64decode(item["base64"]).decode("utf-8", "surrogateescape")
+        for number, line in enumerate(ak.parse(text), 1):
+            if line.kind == "key":
+                yield "%s:%d" % (name, number), line.raw.strip().rstrip("\r")
+
+
+# The only reasons a key line of the real-world corpus is refused; each is a line sshd refuses too
+# (env= is no sshd option, expiry-time="INVALID" fails sshauthopt_parse, an expiry-time in the past and
+# principals= on a key without cert-authority fail auth_authorise_keyopts at login).
+SSHD_REFUSES = ("unknown key option 'env'", "invalid expiry time", "is in the past", "without cert-authority")
+
+
+@pytest.mark.parametrize("where, line", list(_ssh_corpus()))
+def test_real_world_key_lines_are_refused_only_where_sshd_refuses_them(where, line):
+    try:
+        ak.desired_key(line, now=1700000000)
+    except ak.AuthorizedKeysError as exc:
+        assert any(reason in str(exc) for reason in SSHD_REFUSES), (where, str(exc))

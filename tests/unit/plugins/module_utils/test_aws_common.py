@@ -76,3 +76,12 @@ def test_check_concurrency():
     for bad in (0, -1, 1000, None):
         with pytest.raises(ValueError):
             check_concurrency(bad)
+
+
+def test_known_ec2_regions_cover_every_partition_and_refuse_made_up_names():
+    from ansible_collections.keyops.aws.plugins.module_utils._aws_common import known_ec2_regions, unknown_ec2_regions
+
+    known = known_ec2_regions()
+    assert {"us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"} <= known
+    assert unknown_ec2_regions(["us-east-1", "moon-1", "moon-east-1", "eu-west-1"]) == ["moon-1", "moon-east-1"]
+    assert unknown_ec2_regions(["a"], known={"a"}) == []

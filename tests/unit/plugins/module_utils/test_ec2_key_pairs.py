@@ -285,3 +285,20 @@ def test_no_regions_means_the_connection_region():
     assert regions.work == ["eu-west-1"]
     with pytest.raises(kp.KeyPairError, match="regions is empty"):
         kp.resolve_regions(_Module(None), _Clients(_RegionsClient(LISTING)), None, False)
+
+
+@pytest.mark.parametrize("module_region, regions, fragment", [
+    ("us-east-1", ["moon-1"], "regions: 'moon-1' is not an AWS region name"),
+    ("us-east-1", ["us-east-1", "moon-east-1"], "regions: unknown region moon-east-1: not an EC2 region of any AWS partition"),
+    ("moon-east-1", None, "region: unknown region moon-east-1"),
+    ("moon-east-1", ["us-east-1"], "region: unknown region moon-east-1"),
+    ("us-east-1", [], "regions is empty"),
+])
+def test_region_names_are_checked_against_botocore_before_any_call(module_region, regions, fragment):
+    class _NoCalls:
+        def describe_regions(self, **_kwargs):
+            raise AssertionError("DescribeRegions called before the names were checked")
+
+    with pytest.raises(kp.KeyPairError) as info:
+        kp.resolve_regions(_Module(module_region), _Clients(_NoCalls()), regions, False)
+    assert fragment in str(info.value)

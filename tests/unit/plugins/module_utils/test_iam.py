@@ -278,6 +278,7 @@ def test_unreadable_tag_warns_and_key_is_not_deleted():
     ([{"name": "a", "colour": "red"}], "unsupported key(s) colour"),
     ([{"held_key_ids": []}], "invalid or missing"),
     ([{"name": "a", "current_key_id": "nope"}], "not an access key id"),
+    (["a", "a"], "users[1]: user a is listed more than once"),
     ([{"name": "a", "force": "maybe"}], "boolean"),
     ([42], "user name or a dict"),
 ])
@@ -405,3 +406,10 @@ def test_bad_carried_state_fails_before_any_call(keys, message):
     iam = FakeIAM()
     kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", users=[{"name": "a", "current_key_id": "AKIACUR0000000000001", "keys": keys}]))
     assert kind == "fail" and message in result["msg"] and iam.calls == []
+
+
+def test_bad_escrowed_key_ids_fail_before_any_call_without_echoing_the_value():
+    iam = FakeIAM()
+    kind, result = run(_iam.run_rotation, FakeModule(iam, users=["a"], escrowed_key_ids=["secret-pasted-here"]))
+    assert kind == "fail" and "escrowed_key_ids[0] is not an access key id" in result["msg"] and iam.calls == []
+    assert "secret-pasted-here" not in result["msg"]

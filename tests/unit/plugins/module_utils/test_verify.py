@@ -232,3 +232,38 @@ def test_many_keys_an_error_stops_only_its_key():
         lambda key: FakeSts(scripts[key["name"]]), lambda _id: None, Policy(required_successes=1), clock=clock, sleep=clock.sleep,
     )
     assert isinstance(outcomes[0][2], VerifyError) and "Throttling" in str(outcomes[0][2]) and outcomes[1][1]["valid"]
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(required_successes=0), "required_successes must be between 1 and 100, got 0"),
+    (dict(required_successes=101), "required_successes must be between 1 and 100, got 101"),
+    (dict(timeout=-1), "timeout must be between 0 and 86400 (seconds), got -1"),
+    (dict(delay=-0.5), "delay must be between 0 and 3600 (seconds), got -0.5"),
+    (dict(expected_account="12345"), "expected_account must be a 12-digit AWS account id, got '12345'"),
+    (dict(expected_arn="not-an-arn"), "expected_arn 'not-an-arn' is not an ARN"),
+])
+def test_policy_bounds_name_the_option_and_the_value(kwargs, fragment):
+    with pytest.raises(VerifyError) as info:
+        Policy(**kwargs)
+    assert fragment in str(info.value) and "no AWS call was made" in str(info.value)
+
+
+def test_policy_accepts_good_identities():
+    policy = Policy(expected_account="123456789012", expected_arn="arn:aws:iam::123456789012:user/deploy")
+    assert policy.expected_account == "123456789012"
+    assert Policy(expected_arn="arn:aws-us-gov:sts::123456789012:assumed-role/r/s").expected_arn
+
+
+def test_profile_name_is_checked_before_the_file_is_read(tmp_path):
+    with pytest.raises(VerifyError, match=r"profile_name: profile name 'a\]b'"):
+        _verify._keys_from_params({"path": str(tmp_path / "missing"), "profile_name": "a]b"})
+
+
+def test_a_malformed_key_id_names_where_it_came_from():
+    keys, many = _verify._keys_from_params({"keys": [{"access_key_id": "bad", "secret_access_key": "x"}]})
+    check = _verify._Check(keys[0], Policy(required_successes=1), 0.0)
+    assert many and check.precheck()
+    assert check.result["message"].startswith("keys[0].access_key_id: the access key id is malformed")
+    single, _many = _verify._keys_from_params({"access_key_id": "AKIA1", "secret_access_key": "x"})
+    check = _verify._Check(single[0], Policy(required_successes=1), 0.0)
+    assert check.precheck() and check.result["message"].startswith("access_key_id: ")
