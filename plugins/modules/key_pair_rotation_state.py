@@ -274,6 +274,7 @@ def main():
             key_pairs=dict(
                 type="list",
                 elements="dict",
+                no_log=False,
                 options=dict(
                     name=dict(type="str", required=True),
                     key_dir=dict(type="path", required=True),
