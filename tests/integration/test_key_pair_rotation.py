@@ -128,7 +128,7 @@ class Rotation:
         return self.bed.write_inventory(str(self.tmp / file_name), hostvars=per_host)
 
     def run(self, check=False, force=False, inventory=None, playbook="key_pair_rotation/rotate.yml",
-            expect_rc=0, verbosity=0, extra=None):
+            expect_rc=0, verbosity=0, extra=None, env=None):
         extra_vars = {
             "key_pair_rotation_name": self.name,
             "key_pair_rotation_regions": REGIONS,
@@ -140,7 +140,7 @@ class Rotation:
         if os.path.exists(self.summary_path):
             os.unlink(self.summary_path)
         return self.run_playbook(playbook, inventory=inventory or self.inventory, extra_vars=extra_vars,
-                                 check=check, expect_rc=expect_rc, verbosity=verbosity)
+                                 check=check, expect_rc=expect_rc, verbosity=verbosity, env=env)
 
     def summary(self):
         with open(self.summary_path, encoding="utf-8") as handle:
@@ -435,6 +435,19 @@ def test_unknown_region_fails_before_any_key_is_generated(rotation, bed):
     assert not os.path.exists(rotation.key_dir) or not os.listdir(rotation.key_dir)
     assert {host: snapshot(bed.host(host)["home"]) for host in HOSTS} == before
     assert region_material(bed, "us-east-1", rotation.name) is None
+
+
+def test_aws_settings_reach_the_import_through_module_defaults(rotation, bed, no_secrets):
+    """key_pair_rotation_aws is the only way to the bed here (the environment points elsewhere), and
+    its secret appears nowhere at -vvvv."""
+    aws = {"endpoint_url": bed.endpoint, "access_key": bed.state["admin"]["access_key_id"],
+           "secret_key": bed.state["admin"]["secret_access_key"], "region": "us-east-1"}
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
+    first = rotation.run(extra={"key_pair_rotation_aws": aws}, env=env, verbosity=4)
+    rotation.assert_converged()
+    assert rotation.summary()["regions"] == {region: "import" for region in REGIONS}
+    no_secrets(first.stdout + first.stderr, bed.known_secrets() + private_key_secrets(rotation.key_dir))
+    assert total_changed(rotation.run(extra={"key_pair_rotation_aws": aws}, env=env)) == 0
 
 
 # --------------------------------------------------------------------------- several environments (issue 12)
