@@ -438,16 +438,17 @@ def test_unknown_region_fails_before_any_key_is_generated(rotation, bed):
 
 
 def test_aws_settings_reach_the_import_through_module_defaults(rotation, bed, no_secrets):
-    """key_pair_rotation_aws is the only way to the bed here (the environment points elsewhere), and
-    its secret appears nowhere at -vvvv."""
+    """key_pair_rotation_aws (inventory variables: ansible-playbook itself echoes -e at -vvvv) is the
+    only way to the bed here (the environment points elsewhere), and its secret appears nowhere at -vvvv."""
     aws = {"endpoint_url": bed.endpoint, "access_key": bed.state["admin"]["access_key_id"],
            "secret_key": bed.state["admin"]["secret_access_key"], "region": "us-east-1"}
     env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
-    first = rotation.run(extra={"key_pair_rotation_aws": aws}, env=env, verbosity=4)
+    inventory = rotation.write_inventory("aws.yml", common={"key_pair_rotation_aws": aws})
+    first = rotation.run(inventory=inventory, env=env, verbosity=4)
     rotation.assert_converged()
     assert rotation.summary()["regions"] == {region: "import" for region in REGIONS}
     no_secrets(first.stdout + first.stderr, bed.known_secrets() + private_key_secrets(rotation.key_dir))
-    assert total_changed(rotation.run(extra={"key_pair_rotation_aws": aws}, env=env)) == 0
+    assert total_changed(rotation.run(inventory=inventory, env=env)) == 0
 
 
 # --------------------------------------------------------------------------- several environments (issue 12)
