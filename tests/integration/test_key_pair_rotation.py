@@ -556,6 +556,26 @@ def test_each_environment_rotates_its_own_key_pair_on_its_own_hosts(bed, ansible
     assert {entry["rotation"] for entry in envs.summary()["key_pairs"].values()} == {"not due"}
     envs.assert_converged()
 
+    # drift in prod only (host3 lost the key, ap-southeast-2 lost the key pair): check mode predicts
+    # exactly the changes of the run, per host, and the run repairs prod alone
+    prod_public = read(envs.key("prod") + ".pub").strip()
+    keys_path = bed.host("host3")["authorized_keys"]
+    with open(keys_path, encoding="utf-8") as handle:
+        kept = [line for line in handle if canonical(line) != canonical(prod_public)]
+    with open(keys_path, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+    bed.client("ec2", "ap-southeast-2").delete_key_pair(KeyName=envs.names["prod"])
+    predicted = recap(envs.run(check=True))
+    assert predicted["host3"]["changed"] > 0 and predicted["host2"]["changed"] == 0, predicted
+    assert envs.summary()["key_pairs"][envs.names["prod"]]["regions"]["ap-southeast-2"] == "import"
+    assert region_material(bed, "ap-southeast-2", envs.names["prod"]) is None
+    repaired = recap(envs.run())
+    assert {host: entry["changed"] for host, entry in repaired.items()} == \
+        {host: entry["changed"] for host, entry in predicted.items()}
+    assert envs.summary()["key_pairs"][envs.names["dev"]]["regions"] == {"us-east-1": "none"}
+    envs.assert_converged()
+    assert total_changed(envs.run()) == 0
+
 
 def test_unknown_region_of_one_environment_fails_before_any_key_is_generated(bed, ansible_playbook, tmp_path):
     envs = Environments(bed, ansible_playbook, tmp_path)
