@@ -379,6 +379,7 @@ def plan(key_set, policy, now):
     old.extend(view["fingerprint"] for view in retired_views)
     if target is not None:
         old = [fp for fp in old if fp != target["fingerprint"]]
+    generate = due and pending_view is None
     return {
         "due": due,
         "reason": reason,
@@ -388,6 +389,12 @@ def plan(key_set, policy, now):
         "target": target,
         "old_fingerprints": old,
         "actions": actions,
+        # the role's decisions, made here once instead of in its tasks
+        "generate": generate,
+        "distribute": target is not None and not generate,
+        "fallback_private_key_paths": (
+            [view["path"] for view in reversed(retired_views)] if current_view is not None else []
+        ),
     }
 
 
@@ -490,6 +497,7 @@ def run(key_dir, name, policy, check_mode=False, now=None):
         name=layout.name,
         paths={"current": layout.current, "pending": layout.pending, "retired_dir": layout.retired_dir,
                "state_file": layout.state_file},
+        current_realpath=os.path.realpath(layout.current),
     )
     return result
 
@@ -509,8 +517,84 @@ def region_problem(regions, known):
     return None
 
 
+def key_pair_problem(entry, known):
+    """None when one entry of the option key_pairs can be planned, else a message naming it."""
+    name = entry.get("name")
+    try:
+        check_name(name)
+    except KeyRotationStateError as exc:
+        return "key_pairs: %s" % exc
+    if entry.get("max_age_days") is not None and entry["max_age_days"] < 0:
+        return "key_pairs: %s: max_age_days must be 0 or more, got %s" % (name, entry["max_age_days"])
+    if entry.get("regions") is not None:
+        problem = region_problem(entry["regions"], known)
+        if problem:
+            return "key pair %s: %s" % (name, problem)
+    return None
+
+
+def _policy(params):
+    return {
+        "state": params.get("state") or "present",
+        "max_age_days": params.get("max_age_days"),
+        "force": params.get("force") or False,
+        "fingerprint": params.get("fingerprint"),
+    }
+
+
+def run_many(entries, check_mode=False, now=None, known_regions=None):
+    """Plan (and unless check_mode apply) several key pairs, each in its own key directory entry.
+
+    Every entry is checked before the first one is read or written. Returns ``changed``, ``diff``
+    and ``key_pairs`` (name -> the result of ``run`` for that name).
+    """
+    names = [entry.get("name") for entry in entries]
+    if len(set(names)) != len(names):
+        raise KeyRotationStateError("key_pairs lists a key pair name twice")
+    for entry in entries:
+        problem = key_pair_problem(entry, known_regions or set())
+        if problem:
+            raise KeyRotationStateError(problem)
+    now = now or utcnow()
+    results = {}
+    for entry in entries:
+        try:
+            results[entry["name"]] = run(entry["key_dir"], entry["name"], _policy(entry), check_mode=check_mode, now=now)
+        except KeyRotationStateError as exc:
+            raise KeyRotationStateError("key pair %s: %s" % (entry["name"], exc)) from None
+    return {
+        "changed": any(result["changed"] for result in results.values()),
+        "diff": {
+            "before": {name: result["diff"]["before"] for name, result in results.items()},
+            "after": {name: result["diff"]["after"] for name, result in results.items()},
+        },
+        "key_pairs": results,
+    }
+
+
+def _known_regions_or_fail(module, entries):
+    if all(entry.get("regions") is None for entry in entries):
+        return set()
+    try:
+        return known_ec2_regions()
+    except ImportError:
+        module.fail_json(msg="regions: checking region names needs botocore on the controller")
+    return set()
+
+
 def run_module(module):
     params = module.params
+    if params.get("key_pairs") is not None:
+        entries = params["key_pairs"]
+        known = _known_regions_or_fail(module, entries)
+        error = None
+        try:
+            result = run_many(entries, check_mode=module.check_mode, known_regions=known)
+        except KeyRotationStateError as exc:
+            error = str(exc)
+        if error is not None:
+            module.fail_json(msg=error)
+        module.exit_json(**result)
     if params.get("regions") is not None:
         try:
             known = known_ec2_regions()

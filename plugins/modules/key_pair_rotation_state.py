@@ -33,14 +33,45 @@ options:
     description:
       - The key pair name (also the file name in O(key_dir)). Letters, digits and C(. _ - @ + = , :),
         not starting with C(.) or C(-).
+      - Required unless O(key_pairs) is given.
     type: str
-    required: true
   key_dir:
     description:
       - The directory holding the keys on the machine running the module. Created with mode C(0700)
         when missing.
+      - Required with O(name).
     type: path
-    required: true
+  key_pairs:
+    description:
+      - Several key pairs at once (the role passes one entry per key pair name of the play, for
+        example one per environment group), instead of O(name) and O(key_dir). Only O(state=present).
+      - Every entry is checked (name, O(max_age_days), regions) before the first key directory is
+        read or written; an error names the key pair.
+      - The result is RV(key_pairs), one result per name with the fields this module returns for O(name).
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The key pair name, as O(name).
+        type: str
+        required: true
+      key_dir:
+        description: Its key directory, as O(key_dir).
+        type: path
+        required: true
+      max_age_days:
+        description: As O(max_age_days).
+        type: int
+        default: 90
+      force:
+        description: As O(force).
+        type: bool
+        default: false
+      regions:
+        description: As O(regions).
+        type: list
+        elements: str
   state:
     description:
       - V(present) reads the key set, repairs derived files and reports whether a rotation is due.
@@ -100,6 +131,20 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
   register: deploy_keys
+
+- name: Read the key sets of two environments' key pairs at once
+  keyops.aws.key_pair_rotation_state:
+    key_pairs:
+      - name: deploy-dev
+        key_dir: ~/.ssh/keyops-aws
+        regions: [eu-west-1]
+      - name: deploy-prod
+        key_dir: ~/.ssh/keyops-aws
+        regions: [us-east-1, us-west-2]
+        max_age_days: 30
+  delegate_to: localhost
+  run_once: true
+  register: fleet_keys
 
 - name: Promote the pending key once every host accepted it
   keyops.aws.key_pair_rotation_state:
@@ -188,6 +233,32 @@ paths:
   description: The file names used, C(current), C(pending), C(retired_dir) and C(state_file).
   returned: always
   type: dict
+current_realpath:
+  description: C(paths.current) with symbolic links resolved (to compare with the key file Ansible logs in with).
+  returned: always
+  type: str
+  version_added: 0.2.0
+generate:
+  description: Whether a new key must be generated as C(paths.pending) (a rotation is due and no key is pending).
+  returned: always
+  type: bool
+  version_added: 0.2.0
+distribute:
+  description: Whether RV(target) exists and is the key to converge to now (false while a due key is not generated yet).
+  returned: always
+  type: bool
+  version_added: 0.2.0
+fallback_private_key_paths:
+  description: The retired private keys, newest first, to log in with on a host that missed a rotation (empty without a current key).
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
+key_pairs:
+  description: With O(key_pairs), the result for each key pair name (the fields above, per name).
+  returned: with O(key_pairs)
+  type: dict
+  version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -198,8 +269,20 @@ from ansible_collections.keyops.aws.plugins.module_utils._key_pair_rotation_stat
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
-            key_dir=dict(type="path", required=True),
+            name=dict(type="str"),
+            key_dir=dict(type="path"),
+            key_pairs=dict(
+                type="list",
+                elements="dict",
+                no_log=False,
+                options=dict(
+                    name=dict(type="str", required=True),
+                    key_dir=dict(type="path", required=True),
+                    max_age_days=dict(type="int", default=90),
+                    force=dict(type="bool", default=False),
+                    regions=dict(type="list", elements="str"),
+                ),
+            ),
             state=dict(type="str", choices=["present", "promoted"], default="present"),
             max_age_days=dict(type="int", default=90),
             force=dict(type="bool", default=False),
@@ -207,6 +290,9 @@ def main():
             regions=dict(type="list", elements="str"),
         ),
         required_if=[("state", "promoted", ("fingerprint",))],
+        required_one_of=[("name", "key_pairs")],
+        mutually_exclusive=[("name", "key_pairs"), ("key_pairs", "fingerprint"), ("key_pairs", "regions")],
+        required_together=[("name", "key_dir")],
         supports_check_mode=True,
     )
     run_module(module)

@@ -128,7 +128,7 @@ class Rotation:
         return self.bed.write_inventory(str(self.tmp / file_name), hostvars=per_host)
 
     def run(self, check=False, force=False, inventory=None, playbook="key_pair_rotation/rotate.yml",
-            expect_rc=0, verbosity=0, extra=None):
+            expect_rc=0, verbosity=0, extra=None, env=None):
         extra_vars = {
             "key_pair_rotation_name": self.name,
             "key_pair_rotation_regions": REGIONS,
@@ -140,7 +140,7 @@ class Rotation:
         if os.path.exists(self.summary_path):
             os.unlink(self.summary_path)
         return self.run_playbook(playbook, inventory=inventory or self.inventory, extra_vars=extra_vars,
-                                 check=check, expect_rc=expect_rc, verbosity=verbosity)
+                                 check=check, expect_rc=expect_rc, verbosity=verbosity, env=env)
 
     def summary(self):
         with open(self.summary_path, encoding="utf-8") as handle:
@@ -435,3 +435,156 @@ def test_unknown_region_fails_before_any_key_is_generated(rotation, bed):
     assert not os.path.exists(rotation.key_dir) or not os.listdir(rotation.key_dir)
     assert {host: snapshot(bed.host(host)["home"]) for host in HOSTS} == before
     assert region_material(bed, "us-east-1", rotation.name) is None
+
+
+def test_aws_settings_reach_the_import_through_module_defaults(rotation, bed, no_secrets):
+    """key_pair_rotation_aws (inventory variables: ansible-playbook itself echoes -e at -vvvv) is the
+    only way to the bed here (the environment points elsewhere), and its secret appears nowhere at -vvvv."""
+    aws = {"endpoint_url": bed.endpoint, "access_key": bed.state["admin"]["access_key_id"],
+           "secret_key": bed.state["admin"]["secret_access_key"], "region": "us-east-1"}
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
+    inventory = rotation.write_inventory("aws.yml", common={"key_pair_rotation_aws": aws})
+    first = rotation.run(inventory=inventory, env=env, verbosity=4)
+    rotation.assert_converged()
+    assert rotation.summary()["regions"] == {region: "import" for region in REGIONS}
+    no_secrets(first.stdout + first.stderr, bed.known_secrets() + private_key_secrets(rotation.key_dir))
+    assert total_changed(rotation.run(inventory=inventory, env=env)) == 0
+
+
+# --------------------------------------------------------------------------- several environments (issue 12)
+ENVIRONMENTS = {"dev": {"hosts": ["host1"], "regions": ["us-east-1"]},
+                "prod": {"hosts": ["host2", "host3"], "regions": ["eu-west-1", "ap-southeast-2"]}}
+
+
+class Environments:
+    """dev and prod groups with their own key pair name and regions (group variables), one play."""
+
+    def __init__(self, bed, ansible_playbook, tmp_path):
+        self.bed = bed
+        self.run_playbook = ansible_playbook
+        self.tmp = tmp_path
+        suffix = uuid.uuid4().hex[:8]
+        self.names = {env: "kpr-%s-%s" % (env, suffix) for env in ENVIRONMENTS}
+        self.key_dir = str(tmp_path / "keys")
+        self.summary_path = str(tmp_path / "summary.json")
+
+    def key(self, env):
+        return os.path.join(self.key_dir, self.names[env])
+
+    def write_inventory(self, file_name="environments.yml", regions=None):
+        path = str(self.tmp / file_name)
+        hostvars = {host: {"key_pair_rotation_authorized_keys_path": self.bed.host(host)["authorized_keys"],
+                           "ansible_pipelining": True} for host in HOSTS}
+        self.bed.write_inventory(path, groups={env: spec["hosts"] for env, spec in ENVIRONMENTS.items()},
+                                 hostvars=hostvars)
+        with open(path, encoding="utf-8") as handle:
+            inventory = json.load(handle)
+        for env, spec in ENVIRONMENTS.items():
+            inventory["all"]["children"][env]["vars"] = {
+                "key_pair_rotation_name": self.names[env],
+                "key_pair_rotation_regions": (regions or {}).get(env, spec["regions"]),
+            }
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(inventory, handle, indent=2)
+        return path
+
+    def run(self, check=False, inventory=None, expect_rc=0, verbosity=0):
+        if os.path.exists(self.summary_path):
+            os.unlink(self.summary_path)
+        return self.run_playbook("key_pair_rotation/environments.yml", inventory=inventory or self.write_inventory(),
+                                 extra_vars={"key_pair_rotation_key_dir": self.key_dir, "summary_path": self.summary_path},
+                                 check=check, expect_rc=expect_rc, verbosity=verbosity)
+
+    def summary(self):
+        with open(self.summary_path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def assert_converged(self):
+        for env, spec in ENVIRONMENTS.items():
+            name, key = self.names[env], self.key(env)
+            public = canonical(read(key + ".pub"))
+            for region in REGIONS:
+                expected = public if region in spec["regions"] else None
+                assert region_material(self.bed, region, name) == expected, (env, region)
+            for host in HOSTS:
+                login = self.bed.ssh(host, key, "echo ok")
+                if host in spec["hosts"]:
+                    assert public in authorized_canonicals(self.bed, host), (env, host)
+                    assert login.returncode == 0 and login.stdout.strip() == "ok", (env, host, login.stderr)
+                else:
+                    assert public not in authorized_canonicals(self.bed, host), (env, host)
+                    assert login.returncode != 0, (env, host)
+
+
+def test_each_environment_rotates_its_own_key_pair_on_its_own_hosts(bed, ansible_playbook, tmp_path, no_secrets):
+    envs = Environments(bed, ansible_playbook, tmp_path)
+    hosts_before = {host: snapshot(bed.host(host)["home"]) for host in HOSTS}
+
+    checked = envs.run(check=True)
+    assert total_changed(checked) > 0
+    assert not os.path.exists(envs.key_dir) or not os.listdir(envs.key_dir)
+    assert {host: snapshot(bed.host(host)["home"]) for host in HOSTS} == hosts_before
+    for env in ENVIRONMENTS:
+        assert all(region_material(bed, region, envs.names[env]) is None for region in REGIONS)
+    summary = envs.summary()
+    assert {name: entry["rotation"] for name, entry in summary["key_pairs"].items()} == {
+        envs.names["dev"]: "would rotate (no_key)", envs.names["prod"]: "would rotate (no_key)"}
+
+    first = envs.run(verbosity=4)
+    stats = recap(first)
+    assert all(stats[host]["changed"] > 0 and stats[host]["failed"] == 0 for host in HOSTS), stats
+    envs.assert_converged()
+    for env in ENVIRONMENTS:
+        assert oct(os.stat(envs.key(env)).st_mode & 0o777) == "0o600"
+        assert not os.path.exists(envs.key(env) + ".new")
+    summary = envs.summary()
+    assert summary["pending_hosts"] == []
+    for env, spec in ENVIRONMENTS.items():
+        entry = summary["key_pairs"][envs.names[env]]
+        assert entry["rotation"] == "rotated (no_key)"
+        assert entry["regions"] == {region: "import" for region in spec["regions"]}
+        assert sorted(entry["hosts"]) == spec["hosts"]
+        assert entry["current_key"]["fingerprint"] == fingerprint(read(envs.key(env) + ".pub"))
+    no_secrets(first.stdout + first.stderr, bed.known_secrets() + private_key_secrets(envs.key_dir))
+
+    keys_before = snapshot(envs.key_dir)
+    second_check = envs.run(check=True)
+    assert total_changed(second_check) == 0, recap(second_check)
+    second = envs.run()
+    assert total_changed(second) == 0, recap(second)
+    assert snapshot(envs.key_dir) == keys_before
+    assert {entry["rotation"] for entry in envs.summary()["key_pairs"].values()} == {"not due"}
+    envs.assert_converged()
+
+    # drift in prod only (host3 lost the key, ap-southeast-2 lost the key pair): check mode predicts
+    # exactly the changes of the run, per host, and the run repairs prod alone
+    prod_public = read(envs.key("prod") + ".pub").strip()
+    keys_path = bed.host("host3")["authorized_keys"]
+    with open(keys_path, encoding="utf-8") as handle:
+        kept = [line for line in handle if canonical(line) != canonical(prod_public)]
+    with open(keys_path, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+    bed.client("ec2", "ap-southeast-2").delete_key_pair(KeyName=envs.names["prod"])
+    predicted = recap(envs.run(check=True))
+    assert predicted["host3"]["changed"] > 0 and predicted["host2"]["changed"] == 0, predicted
+    assert envs.summary()["key_pairs"][envs.names["prod"]]["regions"]["ap-southeast-2"] == "import"
+    assert region_material(bed, "ap-southeast-2", envs.names["prod"]) is None
+    repaired = recap(envs.run())
+    assert {host: entry["changed"] for host, entry in repaired.items()} == \
+        {host: entry["changed"] for host, entry in predicted.items()}
+    assert envs.summary()["key_pairs"][envs.names["dev"]]["regions"] == {"us-east-1": "none"}
+    envs.assert_converged()
+    assert total_changed(envs.run()) == 0
+
+
+def test_unknown_region_of_one_environment_fails_before_any_key_is_generated(bed, ansible_playbook, tmp_path):
+    envs = Environments(bed, ansible_playbook, tmp_path)
+    before = {host: snapshot(bed.host(host)["home"]) for host in HOSTS}
+    inventory = envs.write_inventory("bad.yml", regions={"prod": ["eu-west-1", "moon-1"]})
+    proc = envs.run(inventory=inventory, expect_rc=2)
+    assert "key_pair_rotation_regions" in proc.stdout and "'moon-1' is not an EC2 region" in proc.stdout
+    assert envs.names["prod"] in proc.stdout
+    assert not os.path.exists(envs.key_dir) or not os.listdir(envs.key_dir)
+    assert {host: snapshot(bed.host(host)["home"]) for host in HOSTS} == before
+    for env in ENVIRONMENTS:
+        assert all(region_material(bed, region, envs.names[env]) is None for region in REGIONS)

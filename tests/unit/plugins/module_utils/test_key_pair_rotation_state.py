@@ -287,3 +287,68 @@ def test_pem_key_readable_by_others_is_still_read(tmp_path):
     os.chmod(path, 0o644)
     expected = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     assert state.public_key_of_private(str(path), data) == expected
+
+
+# --------------------------------------------------------------------------- the role's decisions, several key pairs
+KNOWN = {"us-east-1", "eu-west-1"}
+
+
+def entry(name, key_dir, **extra):
+    out = {"name": name, "key_dir": str(key_dir), "max_age_days": 90, "force": False, "regions": ["us-east-1"]}
+    out.update(extra)
+    return out
+
+
+def test_no_key_yet_means_generate_and_nothing_to_distribute(tmp_path):
+    result = run(tmp_path / "keys", check_mode=True)
+    assert result["generate"] is True and result["distribute"] is False
+    assert result["fallback_private_key_paths"] == []
+    assert result["current_realpath"] == os.path.realpath(str(tmp_path / "keys" / "deploy"))
+
+
+@needs_ssh_keygen
+def test_pending_key_is_distributed_and_retired_keys_are_fallbacks_newest_first(tmp_path):
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir(mode=0o700)
+    keygen(key_dir / "deploy")
+    run(key_dir)
+    assert run(key_dir)["distribute"] is True and run(key_dir)["generate"] is False
+    assert run(key_dir, force=True)["generate"] is True and run(key_dir, force=True)["distribute"] is False
+    for stamp in ("20260101T000000Z", "20260201T000000Z"):
+        (key_dir / "deploy.retired").mkdir(mode=0o700, exist_ok=True)
+        keygen(key_dir / "deploy.retired" / stamp)
+    keygen(key_dir / "deploy.new")
+    result = run(key_dir)
+    assert result["generate"] is False and result["distribute"] is True
+    assert result["target"]["path"] == str(key_dir / "deploy.new")
+    assert result["fallback_private_key_paths"] == [str(key_dir / "deploy.retired" / "20260201T000000Z"),
+                                                    str(key_dir / "deploy.retired" / "20260101T000000Z")]
+
+
+@needs_ssh_keygen
+def test_run_many_plans_each_key_pair_in_its_own_files(tmp_path):
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir(mode=0o700)
+    keygen(key_dir / "deploy-prod")
+    out = state.run_many([entry("deploy-dev", key_dir), entry("deploy-prod", key_dir, force=True)],
+                         check_mode=True, now=NOW, known_regions=KNOWN)
+    assert set(out["key_pairs"]) == {"deploy-dev", "deploy-prod"}
+    assert out["key_pairs"]["deploy-dev"]["reason"] == "no_key"
+    assert out["key_pairs"]["deploy-prod"]["reason"] == "force"
+    assert out["key_pairs"]["deploy-prod"]["paths"]["pending"] == str(key_dir / "deploy-prod.new")
+    assert out["changed"] is True  # the dates of deploy-prod are not recorded yet
+    assert set(out["diff"]["before"]) == {"deploy-dev", "deploy-prod"}
+    assert not os.path.exists(str(key_dir / "deploy-prod.state.json"))  # check mode
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([{"name": "a", "key_dir": "/k", "regions": ["moon-1"]}], r"key pair a: regions \(key_pair_rotation_regions\): 'moon-1'"),
+    ([{"name": "../x", "key_dir": "/k"}], "key_pairs: invalid key pair name"),
+    ([{"name": "a", "key_dir": "/k", "max_age_days": -1}], "key_pairs: a: max_age_days must be 0 or more"),
+    ([{"name": "a", "key_dir": "/k"}, {"name": "a", "key_dir": "/j"}], "lists a key pair name twice"),
+])
+def test_run_many_checks_every_entry_before_touching_any_directory(tmp_path, entries, message):
+    first = entry("first", tmp_path / "first")
+    with pytest.raises(state.KeyRotationStateError, match=message):
+        state.run_many([first] + entries, now=NOW, known_regions=KNOWN)
+    assert not os.path.exists(str(tmp_path / "first"))
