@@ -24,6 +24,14 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def _named_key_id(access_key_id, index):
+    """The key id of keys[index], or an error naming that option (checked for every entry before any write)."""
+    try:
+        return _escrow.check_key_id(access_key_id)
+    except _escrow.EscrowError as exc:
+        raise _escrow.EscrowError("keys[%d].access_key_id: %s; nothing was changed" % (index, exc)) from None
+
+
 class ActionModule(ActionBase):
     """Store, read, list or remove escrowed secrets on the controller."""
 
@@ -52,9 +60,12 @@ class ActionModule(ActionBase):
                 result["access_key_ids"] = _escrow.list_ids(path)
             elif state == "present":
                 entries = []
-                for item in args["keys"]:
+                for index, item in enumerate(args["keys"]):
                     if not isinstance(item, dict):
                         raise _escrow.EscrowError("state=present needs keys as dicts with access_key_id and secret_access_key")
+                    _named_key_id(item.get("access_key_id"), index)
+                    if not isinstance(item.get("secret_access_key"), str) or not item["secret_access_key"]:
+                        raise _escrow.EscrowError("keys[%d].secret_access_key is required (a non-empty string); nothing was changed" % index)
                     entries.append({
                         "access_key_id": item.get("access_key_id"),
                         "secret_access_key": item.get("secret_access_key"),
@@ -67,8 +78,8 @@ class ActionModule(ActionBase):
                 ids = []
                 for item in args["keys"]:
                     ids.append(item.get("access_key_id") if isinstance(item, dict) else item)
-                for access_key_id in ids:
-                    _escrow.check_key_id(access_key_id)
+                for index, access_key_id in enumerate(ids):
+                    _named_key_id(access_key_id, index)
                 if state == "query":
                     found, missing = _escrow.query(path, ids, decrypt=decrypt)
                     result["entries"] = found

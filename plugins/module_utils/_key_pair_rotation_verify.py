@@ -188,10 +188,21 @@ def verify(params, run=subprocess.run):
     }
 
 
+def check_params(params):
+    """Bounds checked before ssh is started; VerifyError names the option."""
+    port = params.get("port")
+    if port is not None and not 1 <= port <= 65535:
+        raise VerifyError("port must be between 1 and 65535, got %d" % port)
+    timeout = params.get("timeout")
+    if timeout is not None and not 1 <= timeout <= 3600:
+        raise VerifyError("timeout must be between 1 and 3600 seconds, got %d" % timeout)
+
+
 def run_module(module):
     result = None
     error = None
     try:
+        check_params(module.params)
         result = verify(module.params)
     except VerifyError as exc:
         error = str(exc)

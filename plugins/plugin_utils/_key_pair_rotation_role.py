@@ -24,6 +24,9 @@ from collections.abc import Mapping, Sequence
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.keyops.aws.plugins.module_utils._key_pair_rotation_state import KeyRotationStateError, check_name
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_keypair import SSHKeypairError, desired_size
+
 # AWS options that are secrets: never compared in messages, never shown.
 SECRET_AWS_OPTIONS = ("secret_key", "session_token")
 AWS_OPTIONS = ("access_key", "secret_key", "session_token", "profile", "endpoint_url", "region",
@@ -125,6 +128,10 @@ def host_record(inventory_hostname, args, connection):
     name = args.get("name")
     if not isinstance(name, str) or not name:
         raise RoleError("key_pair_rotation_name must be set (the EC2 key pair name) for host %s" % inventory_hostname)
+    try:
+        check_name(name)
+    except KeyRotationStateError as exc:
+        raise RoleError("key_pair_rotation_name for host %s: %s; nothing was changed" % (inventory_hostname, exc)) from None
     regions = args.get("regions")
     if isinstance(regions, str) or not isinstance(regions, Sequence):
         raise RoleError("key_pair_rotation_regions must be a list of regions for host %s" % inventory_hostname)
@@ -142,11 +149,17 @@ def host_record(inventory_hostname, args, connection):
     if not isinstance(tags, Mapping):
         raise RoleError("key_pair_rotation_tags must be a dict for host %s" % inventory_hostname)
     size = args.get("size")
+    key_type = _text(args.get("type")) or "ed25519"
+    if size not in (None, ""):
+        try:
+            desired_size(key_type, _int_var(size, "key_pair_rotation_size", 1))
+        except SSHKeypairError as exc:
+            raise RoleError("key_pair_rotation_size %s for host %s: %s; nothing was changed" % (size, inventory_hostname, exc)) from None
     key_pair = {
         "name": name,
         "key_dir": os.path.abspath(os.path.expanduser(key_dir)),
         "regions": [str(region) for region in regions],
-        "type": _text(args.get("type")) or "ed25519",
+        "type": key_type,
         "size": None if size in (None, "") else _int_var(size, "key_pair_rotation_size", 1),
         "comment": _text(args.get("comment")) or name,
         "max_age_days": _int_var(args.get("max_age_days", 90), "key_pair_rotation_max_age_days", 0),
