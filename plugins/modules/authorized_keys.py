@@ -94,6 +94,22 @@ options:
       - Follow a symlink at O(path) and edit its target. Without it, a symlink is refused.
     type: bool
     default: false
+  mode:
+    description:
+      - The permissions of the file, as an octal string such as V('0600'), set after every write and
+        on an unchanged file. Without it a file the task writes is mode C(0600) and an unchanged file
+        keeps its mode.
+    type: raw
+  group:
+    description:
+      - Group (name or gid) to set on the file, after every write and on an unchanged file. Without
+        it an existing file keeps its group.
+    type: str
+  unsafe_writes:
+    description:
+      - Not used - the file is always replaced atomically (a temporary file in the same directory, then a rename).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -103,16 +119,21 @@ attributes:
     support: full
     details:
       - Keys are shown by fingerprint and comment, never as key data.
+      - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context is shown as their
+        values before and after.
   platform:
     support: full
     platforms: posix
 notes:
+  - O(owner), O(group), O(mode), O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are
+    applied after every write and to an unchanged file (a difference alone makes the task changed).
   - Keys are validated with the Python library C(cryptography) where the host has it; without it only the format of
     each line and the key type inside the key data are checked (a key sshd cannot use then fails the proof login of
     the rotation role).
 seealso:
   - module: keyops.aws.ssh_keypair
 extends_documentation_fragment:
+  - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
 """

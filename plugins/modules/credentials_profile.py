@@ -134,6 +134,11 @@ options:
         so that a link pointing somewhere unexpected is never written through.
     type: bool
     default: false
+  unsafe_writes:
+    description:
+      - Not used - the file is always replaced atomically (a temporary file in the same directory, then a rename).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -143,15 +148,20 @@ attributes:
     support: full
     details:
       - The file before and after, with every secret of every profile masked.
+      - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context of a file whose
+        content stays is shown as their values before and after.
   platform:
     support: full
     platforms: posix
 notes:
   - Concurrent runs on one host are serialised with an advisory lock on the directory.
+  - O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are applied after every write (the
+    new file is a new inode) and on an unchanged file, where a difference alone makes the task changed.
 seealso:
   - module: keyops.aws.credentials_profile_info
   - module: keyops.aws.access_key_verify
 extends_documentation_fragment:
+  - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
 """
@@ -276,6 +286,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
+        add_file_common_args=True,
         required_together=[("access_key_id", "secret_access_key")],
         mutually_exclusive=[("profile", "profiles"), ("profiles", "access_key_id"), ("profiles", "secret_access_key"),
                             ("profiles", "session_token"), ("profiles", "settings")],

@@ -90,27 +90,38 @@ options:
       - When O(path) is a symlink, write to the file it points to (by default a symlink is refused).
     type: bool
     default: false
+  unsafe_writes:
+    description:
+      - Not used - the file is always replaced atomically (a temporary file in the same directory, then a rename).
+    type: bool
+    default: false
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Predicts the change exactly; nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The file before and after, with the value of every secret-looking variable masked.
+      - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context of a file whose
+        content stays is shown as their values before and after.
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 notes:
   - Values are written unquoted unless the existing line quotes them (AWS key ids and secrets need
     no quoting), so both systemd and docker read the same value.
   - Concurrent runs on one host are serialised with an advisory lock on the directory.
+  - O(mode), O(owner), O(group), O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are
+    applied on every run that writes (also to a file whose content stays); a task that only reads
+    changes none of them.
 seealso:
   - module: keyops.aws.credentials_profile
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
 """
 
 EXAMPLES = r"""
@@ -213,6 +224,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
+        add_file_common_args=True,
         required_together=[("access_key_id", "secret_access_key")],
         mutually_exclusive=[("entries", "access_key_id"), ("entries", "secret_access_key")],
     )
