@@ -121,9 +121,6 @@ attributes:
       - Keys are shown by fingerprint and comment, never as key data.
       - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context is shown as their
         values before and after.
-  platform:
-    support: full
-    platforms: posix
 notes:
   - O(owner), O(group), O(mode), O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are
     applied after every write and to an unchanged file (a difference alone makes the task changed).
@@ -136,6 +133,7 @@ extends_documentation_fragment:
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""

@@ -150,9 +150,6 @@ attributes:
       - The file before and after, with every secret of every profile masked.
       - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context of a file whose
         content stays is shown as their values before and after.
-  platform:
-    support: full
-    platforms: posix
 notes:
   - Concurrent runs on one host are serialised with an advisory lock on the directory.
   - O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are applied after every write (the
@@ -164,6 +161,7 @@ extends_documentation_fragment:
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""

@@ -106,9 +106,6 @@ attributes:
       - The file before and after, with the value of every secret-looking variable masked.
       - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context of a file whose
         content stays is shown as their values before and after.
-  platform:
-    support: full
-    platforms: posix
 notes:
   - Values are written unquoted unless the existing line quotes them (AWS key ids and secrets need
     no quoting), so both systemd and docker read the same value.
@@ -122,6 +119,7 @@ extends_documentation_fragment:
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""

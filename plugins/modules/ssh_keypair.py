@@ -87,9 +87,6 @@ attributes:
       - Type, size, fingerprint and comment before and after, never key material.
       - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context is shown per file
         as their values before and after.
-  platform:
-    support: full
-    platforms: posix
 notes:
   - O(owner), O(group), O(attributes), O(seuser), O(serole), O(setype) and O(selevel) apply to both
     files, O(mode) to the private key only; they are set after every write and on unchanged files (a
@@ -100,6 +97,7 @@ extends_documentation_fragment:
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""
