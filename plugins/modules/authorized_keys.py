@@ -100,16 +100,13 @@ options:
         on an unchanged file. Without it a file the task writes is mode C(0600) and an unchanged file
         keeps its mode.
     type: raw
+    version_added: 0.2.0
   group:
     description:
       - Group (name or gid) to set on the file, after every write and on an unchanged file. Without
         it an existing file keeps its group.
     type: str
-  unsafe_writes:
-    description:
-      - Not used - the file is always replaced atomically (a temporary file in the same directory, then a rename).
-    type: bool
-    default: false
+    version_added: 0.2.0
 attributes:
   check_mode:
     support: full
@@ -130,6 +127,7 @@ notes:
 seealso:
   - module: keyops.aws.ssh_keypair
 extends_documentation_fragment:
+  - keyops.aws.atomic_writes
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none

@@ -134,11 +134,6 @@ options:
         so that a link pointing somewhere unexpected is never written through.
     type: bool
     default: false
-  unsafe_writes:
-    description:
-      - Not used - the file is always replaced atomically (a temporary file in the same directory, then a rename).
-    type: bool
-    default: false
 attributes:
   check_mode:
     support: full
@@ -158,6 +153,7 @@ seealso:
   - module: keyops.aws.credentials_profile_info
   - module: keyops.aws.access_key_verify
 extends_documentation_fragment:
+  - keyops.aws.atomic_writes
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none

@@ -90,11 +90,6 @@ options:
       - When O(path) is a symlink, write to the file it points to (by default a symlink is refused).
     type: bool
     default: false
-  unsafe_writes:
-    description:
-      - Not used - the file is always replaced atomically (a temporary file in the same directory, then a rename).
-    type: bool
-    default: false
 attributes:
   check_mode:
     support: full
@@ -116,6 +111,7 @@ notes:
 seealso:
   - module: keyops.aws.credentials_profile
 extends_documentation_fragment:
+  - keyops.aws.atomic_writes
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none

@@ -68,11 +68,7 @@ options:
         write and on an unchanged key. Without it a private key is written C(0600) and an unchanged one
         keeps its mode. The public key file is always written C(0644).
     type: raw
-  unsafe_writes:
-    description:
-      - Not used - the file is always replaced atomically (a temporary file in the same directory, then a rename).
-    type: bool
-    default: false
+    version_added: 0.2.0
 requirements:
   - cryptography >= 3.4
   - bcrypt (only with O(passphrase))
@@ -94,6 +90,7 @@ notes:
 seealso:
   - module: keyops.aws.authorized_keys
 extends_documentation_fragment:
+  - keyops.aws.atomic_writes
   - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
