@@ -5,8 +5,9 @@
 
 DOCUMENTATION gives the shared descriptions, so that ansible-doc and the docs site show them the same
 way everywhere; the other fragments give the C(support) (and C(details), C(platforms), C(membership))
-that several modules share. A module's own C(attributes) entries take precedence over a fragment's. Kept in this collection (not taken from ansible.builtin) so that a module's docs render
-with the same wording on every supported ansible-core.
+that several modules share. A module's own C(attributes) entries take precedence over a fragment's.
+Kept in this collection (not taken from ansible.builtin) so that a module's docs render with the
+same wording on every supported ansible-core.
 """
 
 
