@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The standard module attributes (the form of ansible-core's action_common_attributes fragment).
 
-Each module sets C(support) (and C(details), C(platforms), C(membership)) itself; these fragments
-only give the shared descriptions, so that ansible-doc and the docs site show them the same way
-everywhere. Kept in this collection (not taken from ansible.builtin) so that a module's docs render
-with the same wording on every supported ansible-core.
+DOCUMENTATION gives the shared descriptions, so that ansible-doc and the docs site show them the same
+way everywhere; the other fragments give the C(support) (and C(details), C(platforms), C(membership))
+that several modules share. A module's own C(attributes) entries take precedence over a fragment's.
+Kept in this collection (not taken from ansible.builtin) so that a module's docs render with the
+same wording on every supported ansible-core.
 """
 
 
@@ -71,4 +72,60 @@ attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
+"""
+
+    # A POSIX host.
+    PLATFORM_POSIX = r"""
+options: {}
+attributes:
+  platform:
+    support: full
+    platforms: posix
+"""
+
+    # Modules that call the AWS APIs from the task's host.
+    PLATFORM_AWS = r"""
+options: {}
+attributes:
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
+"""
+
+    # Modules that only verify (nothing to change, so nothing to diff).
+    READ_ONLY = r"""
+options: {}
+attributes:
+  diff_mode:
+    support: N/A
+    details:
+      - It changes nothing.
+"""
+
+    # Modules that write to AWS: they read, then write only what differs.
+    AWS_WRITES = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads and predicts exactly; nothing is written.
+"""
+
+    # Bookkeeping modules that run entirely in their action plugin on the controller (with ACTION).
+    CONTROLLER_ACTION = r"""
+options: {}
+attributes:
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+    details:
+      - Runs on the controller, whatever the task's host.
+  action:
+    details:
+      - Runs entirely in the action plugin on the controller.
 """

@@ -6,7 +6,9 @@
 Read -> plan (pure, _authorized_keys.plan). When the plan changes something (and not in check
 mode): create missing directories (0700, owned by the file's owner), take an advisory lock on the
 file's directory, read and plan again under it, write atomically (temp file in the same directory,
-0600, owner kept), release the lock. Nothing is created or locked when nothing changes.
+0600, owner kept), apply the file common arguments (mode, owner, group, SELinux context,
+attributes), release the lock. Nothing is created or locked when the keys do not change; the file
+common arguments are then applied (or, in check mode, predicted) on the existing file.
 """
 
 import os
@@ -30,9 +32,12 @@ ARGUMENT_SPEC = dict(
     managed=dict(type="list", elements="str", default=[]),
     managed_comment=dict(type="str"),
     owner=dict(type="str"),
+    mode=dict(type="raw"),
     follow=dict(type="bool", default=False),
 )
-MODULE_KWARGS = dict(required_one_of=[("path", "user")], supports_check_mode=True)
+# add_file_common_args: group, seuser, serole, setype, selevel, attributes (and unsafe_writes, not used:
+# the file is always replaced atomically) from ansible-core
+MODULE_KWARGS = dict(required_one_of=[("path", "user")], supports_check_mode=True, add_file_common_args=True)
 
 
 def resolve_path(path, user):
@@ -126,13 +131,30 @@ def _chown_created(created, owner):
             raise AuthorizedKeysModuleError("cannot set the owner of %s: %s" % (directory, exc.strerror or exc)) from None
 
 
+def _file_args(module, params, path):
+    """(changed, diff) of the file common arguments on path (check mode: predicted)."""
+    try:
+        changed, _other, diff = _fileops.apply_file_args(module, path, params["mode"], params["owner"], params.get("group"))
+    except OSError as exc:
+        raise AuthorizedKeysModuleError("cannot set the attributes of %s: %s" % (path, exc.strerror or exc)) from None
+    return changed, diff
+
+
 def run_module(module):
     params = module.params
     result = None
+    fs_changed, fs_diff = False, None
     try:
         path, owner = resolve_path(params["path"], params["user"])
         owner = params["owner"] or owner
         keys, remove, managed = parse_inputs(params)
+        try:
+            if params.get("mode") is not None:
+                params["mode"] = _fileops.parse_mode(params["mode"])
+            _fileops.check_file_args(params)
+            _fileops.resolve_owner(params["owner"], params.get("group"))
+        except _fileops.FileOpError as exc:
+            raise AuthorizedKeysModuleError(str(exc)) from None
         try:
             # refuses a directory, a device, a symlink unless follow (then its target is edited)
             path = _fileops.check_target(path, follow=params["follow"])
@@ -148,9 +170,13 @@ def run_module(module):
             _chown_created(created, owner)
             with _fileops.directory_lock(path):
                 result = apply_plan(True, params, path, owner, keys, remove, managed)
+                fs_changed, fs_diff = _file_args(module, params, result["path"])
+        else:
+            fs_changed, fs_diff = _file_args(module, params, result["path"])
     except AuthorizedKeysModuleError as exc:
         module.fail_json(msg=str(exc))
     diff = result.pop("diff")
+    result["changed"] = result["changed"] or fs_changed
     if module._diff:  # pylint: disable=protected-access
-        result["diff"] = diff
+        result["diff"] = _fileops.combine_diffs(diff, fs_diff)
     module.exit_json(**result)

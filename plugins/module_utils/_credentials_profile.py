@@ -38,19 +38,7 @@ class ProfileError(Exception):
 # ---------------------------------------------------------------------- options
 def parse_mode(mode):
     """0o600 from "0600", "600", 0o600 (YAML 0600) or 384; ProfileError otherwise."""
-    if mode is None:
-        return 0o600
-    if isinstance(mode, int) and not isinstance(mode, bool):
-        value = mode
-    else:
-        text = str(mode).strip()
-        try:
-            value = int(text, 8)
-        except ValueError:
-            raise ProfileError("mode must be an octal number such as '0600', got %r" % text) from None
-    if value < 0 or value > 0o7777:
-        raise ProfileError("mode %r is out of range" % (mode,))
-    return value
+    return _fileops.parse_mode(mode, ProfileError)
 
 
 def settings_values(settings):
@@ -147,12 +135,9 @@ def plan(data, attrs, params, uid=-1, gid=-1):
                 {"action": "update_profile" if existed else "add_profile", "profile": profile,
                  "reason": "the profile differs" if existed else "the profile is missing"}
             )
-    if attrs is not None and new_data is None:
+    if new_data is None:
         # content kept as is: fix what differs of mode and owner (a rewrite sets both itself)
-        if stat.S_IMODE(attrs["mode"]) != mode:
-            actions.append({"action": "set_mode", "mode": "%04o" % mode, "reason": "mode is %04o" % stat.S_IMODE(attrs["mode"])})
-        if (uid != -1 and uid != attrs["uid"]) or (gid != -1 and gid != attrs["gid"]):
-            actions.append({"action": "set_owner", "reason": "owner or group differs"})
+        actions.extend(_fileops.mode_owner_actions(attrs, mode, uid, gid))
     if mode & 0o007:
         warnings.append("mode %04o lets every user of the host read the credentials" % mode)
     return {"before": before, "after": after, "new_data": new_data, "actions": actions, "warnings": warnings, "mode": mode}
@@ -170,34 +155,30 @@ def masked_diff(path, before, after):
 
 
 # ---------------------------------------------------------------------- reading / applying
-def _attrs(path):
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return {"mode": info.st_mode, "uid": info.st_uid, "gid": info.st_gid}
-
-
-def _apply(path, result, uid, gid, params):
+def _apply(path, result, params):
+    """Write the new content (after a backup when asked); returns the backup's name or None."""
     backup = None
-    mode = result["mode"]
     if result["new_data"] is not None:
         if params.get("backup") and os.path.exists(path):
             backup = _fileops.backup_file(path)
-        _fileops.atomic_write(path, result["new_data"], mode=mode, owner=params.get("owner"), group=params.get("group"))
-        return backup
-    for action in result["actions"]:
-        if action["action"] == "set_mode":
-            os.chmod(path, mode)
-        elif action["action"] == "set_owner":
-            os.chown(path, uid, gid)
+        _fileops.atomic_write(path, result["new_data"], mode=result["mode"], owner=params.get("owner"), group=params.get("group"))
     return backup
 
 
-def _read_and_plan(path, params, uid, gid):
+def _read_and_plan(path, params, uid, gid, planner=None):
     data = _fileops.read_regular_file(path)
-    attrs = _attrs(path) if data is not None else None
-    return plan(data, attrs, params, uid, gid)
+    attrs = _fileops.stat_attrs(path) if data is not None else None
+    return (planner or plan)(data, attrs, params, uid, gid)
+
+
+def _attributes_done(planned, attributes):
+    """changed and diff of the file common arguments; a set_attributes action when only they change."""
+    if attributes is None:
+        return False, None
+    changed, other, diff = attributes
+    if other and planned["new_data"] is None:
+        planned["actions"].append({"action": "set_attributes", "reason": "the SELinux context or attributes differ"})
+    return changed, diff
 
 
 def _hide_secret_settings(module, settings):
@@ -295,11 +276,8 @@ def plan_many(data, attrs, params, uid=-1, gid=-1):
         new_data = after.render()
         if before is None:
             actions.insert(0, {"action": "create_file", "profile": entries[0]["profile"], "reason": "the file does not exist"})
-    if attrs is not None and new_data is None:
-        if stat.S_IMODE(attrs["mode"]) != mode:
-            actions.append({"action": "set_mode", "mode": "%04o" % mode, "reason": "mode is %04o" % stat.S_IMODE(attrs["mode"])})
-        if (uid != -1 and uid != attrs["uid"]) or (gid != -1 and gid != attrs["gid"]):
-            actions.append({"action": "set_owner", "reason": "owner or group differs"})
+    if new_data is None:
+        actions.extend(_fileops.mode_owner_actions(attrs, mode, uid, gid))
     if mode & 0o007:
         warnings.append("mode %04o lets every user of the host read the credentials" % mode)
     return {"before": before, "after": after, "new_data": new_data, "actions": actions, "warnings": warnings, "mode": mode,
@@ -321,28 +299,22 @@ def run_many(module):
     result = {"changed": False, "path": params["path"], "profile": None, "access_key_id": None, "backup_file": None,
               "actions": [], "profiles": []}
     try:
-        path = _fileops.check_target(params["path"], params.get("follow"))
-        uid, gid = _fileops.resolve_owner(params.get("owner"), params.get("group"))
-        parent = os.path.dirname(os.path.abspath(path))
-        if os.path.exists(parent) and not os.path.isdir(parent):
-            raise ProfileError("%s is not a directory" % parent)
+        path, uid, gid = _fileops.target_and_owner(params)
         file_type = params.get("file_type") or "credentials"
-        if module.check_mode:
-            planned = plan_many(_fileops.read_regular_file(path), _attrs(path), params, uid, gid)
-            backup = None
-            reread = planned["after"]
-        else:
-            with _fileops.directory_lock(path):
-                path = _fileops.check_target(params["path"], params.get("follow"))
-                data = _fileops.read_regular_file(path)
-                planned = plan_many(data, _attrs(path) if data is not None else None, params, uid, gid)
-                if planned["actions"]:
-                    backup = _apply(path, planned, uid, gid, params)
-                else:
-                    backup = None
-                # the key ids as the file holds them now (read back after the rename)
-                data = _fileops.read_regular_file(path)
-                reread = CredentialsFile.parse(data, file_type) if data is not None else None
+        mode = parse_mode(params.get("mode"))
+
+        def read_and_plan(target):
+            return _read_and_plan(target, params, uid, gid, plan_many)
+
+        def apply(target, planned):
+            backup = _apply(target, planned, params)
+            # the key ids as the file holds them now (read back after the rename)
+            data = _fileops.read_regular_file(target)
+            return backup, (CredentialsFile.parse(data, file_type) if data is not None else None)
+
+        path, planned, applied, attributes = _fileops.plan_under_lock(module, params, path, read_and_plan, apply, True, mode)
+        backup, reread = applied if applied is not None else (None, planned["after"])
+        fs_changed, fs_diff = _attributes_done(planned, attributes)
     except (ProfileError, _fileops.FileOpError, CredentialsFileError) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
@@ -351,10 +323,18 @@ def run_many(module):
         module.warn(warning)
     held = _key_ids(reread, [r["profile"] for r in planned["results"]])
     profiles = [dict(r, access_key_id=held[r["profile"]]) for r in planned["results"]]
-    result.update(changed=bool(planned["actions"]), path=path, actions=planned["actions"], backup_file=backup, profiles=profiles)
-    if module._diff and planned["new_data"] is not None:
-        result["diff"] = masked_diff(path, planned["before"], planned["after"])
+    result.update(changed=bool(planned["actions"]) or fs_changed, path=path, actions=planned["actions"], backup_file=backup,
+                  profiles=profiles)
+    _add_diff(module, result, path, planned, fs_diff)
     module.exit_json(**result)
+
+
+def _add_diff(module, result, path, planned, fs_diff):
+    if module._diff:
+        diff = _fileops.combine_diffs(
+            masked_diff(path, planned["before"], planned["after"]) if planned["new_data"] is not None else None, fs_diff)
+        if diff:
+            result["diff"] = diff
 
 
 def run_module(module):
@@ -368,19 +348,13 @@ def run_module(module):
     result = {"changed": False, "path": params["path"], "profile": params["profile"], "access_key_id": None,
               "backup_file": None, "actions": []}
     try:
-        path = _fileops.check_target(params["path"], params.get("follow"))
-        uid, gid = _fileops.resolve_owner(params.get("owner"), params.get("group"))
-        parent = os.path.dirname(os.path.abspath(path))
-        if os.path.exists(parent) and not os.path.isdir(parent):
-            raise ProfileError("%s is not a directory" % parent)
-        if module.check_mode or (params["state"] == "absent" and not os.path.exists(path)):
-            planned = _read_and_plan(path, params, uid, gid)
-            backup = None
-        else:
-            with _fileops.directory_lock(path):
-                path = _fileops.check_target(params["path"], params.get("follow"))
-                planned = _read_and_plan(path, params, uid, gid)
-                backup = _apply(path, planned, uid, gid, params)
+        path, uid, gid = _fileops.target_and_owner(params)
+        mode = parse_mode(params.get("mode"))
+        write = not (params["state"] == "absent" and not os.path.exists(path))
+        path, planned, backup, attributes = _fileops.plan_under_lock(
+            module, params, path, lambda target: _read_and_plan(target, params, uid, gid),
+            lambda target, planned: _apply(target, planned, params), write, mode)
+        fs_changed, fs_diff = _attributes_done(planned, attributes)
     except (ProfileError, _fileops.FileOpError, CredentialsFileError) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
@@ -391,9 +365,8 @@ def run_module(module):
     section = after.find_profile(params["profile"]) if after is not None else None
     if section is not None:
         result["access_key_id"] = after.option_value(section, ACCESS_KEY_ID)
-    result.update(changed=bool(planned["actions"]), path=path, actions=planned["actions"], backup_file=backup)
-    if module._diff and planned["new_data"] is not None:
-        result["diff"] = masked_diff(path, planned["before"], after)
+    result.update(changed=bool(planned["actions"]) or fs_changed, path=path, actions=planned["actions"], backup_file=backup)
+    _add_diff(module, result, path, planned, fs_diff)
     module.exit_json(**result)
 
 

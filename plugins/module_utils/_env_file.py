@@ -13,9 +13,7 @@ exits once. No secret is ever put in a message, a result or a diff (every secret
 masked).
 """
 
-import os
 import re
-import stat
 
 from ansible_collections.keyops.aws.plugins.module_utils import _fileops
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import MASK, is_secret_name, key_id_problem
@@ -183,18 +181,7 @@ class EnvFile(object):
 
 # ---------------------------------------------------------------------- options
 def parse_mode(mode):
-    if mode is None:
-        return 0o600
-    if isinstance(mode, int) and not isinstance(mode, bool):
-        value = mode
-    else:
-        try:
-            value = int(str(mode).strip(), 8)
-        except ValueError:
-            raise EnvFileError("mode must be an octal number such as '0600', got %r" % (mode,)) from None
-    if value < 0 or value > 0o7777:
-        raise EnvFileError("mode %r is out of range" % (mode,))
-    return value
+    return _fileops.parse_mode(mode, EnvFileError)
 
 
 def wanted_entries(params):
@@ -266,11 +253,8 @@ def plan(data, attrs, entries, mode=0o600, uid=-1, gid=-1):
         results.append({"id_var": entry["id_var"], "secret_var": entry["secret_var"], "access_key_id": entry["access_key_id"],
                         "has_secret": True, "changed": changed})
     new_data = after.render() if changed_content else None
-    if attrs is not None and new_data is None:
-        if stat.S_IMODE(attrs["mode"]) != mode:
-            actions.append({"action": "set_mode", "mode": "%04o" % mode, "reason": "mode is %04o" % stat.S_IMODE(attrs["mode"])})
-        if (uid != -1 and uid != attrs["uid"]) or (gid != -1 and gid != attrs["gid"]):
-            actions.append({"action": "set_owner", "reason": "owner or group differs"})
+    if new_data is None:
+        actions.extend(_fileops.mode_owner_actions(attrs, mode, uid, gid))
     return {"before": before, "after": after, "new_data": new_data, "actions": actions, "entries": results}
 
 
@@ -287,30 +271,18 @@ def masked_diff(path, planned, entries):
 
 
 # ---------------------------------------------------------------------- reading / applying
-def _attrs(path):
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return {"mode": info.st_mode, "uid": info.st_uid, "gid": info.st_gid}
-
-
 def _read_and_plan(path, entries, mode, uid, gid, writing):
     data = _fileops.read_regular_file(path)
     if data is None and not writing:
         return None
-    return plan(data, _attrs(path) if data is not None else None, entries, mode, uid, gid)
+    # a task that only reads never changes the file's mode, owner or attributes
+    attrs = _fileops.stat_attrs(path) if data is not None and writing else None
+    return plan(data, attrs, entries, mode, uid, gid)
 
 
-def _apply(path, planned, mode, uid, gid, params):
+def _apply(path, planned, mode, params):
     if planned["new_data"] is not None:
         _fileops.atomic_write(path, planned["new_data"], mode=mode, owner=params.get("owner"), group=params.get("group"))
-        return
-    for action in planned["actions"]:
-        if action["action"] == "set_mode":
-            os.chmod(path, mode)
-        elif action["action"] == "set_owner":
-            os.chown(path, uid, gid)
 
 
 def run_module(module):
@@ -319,22 +291,24 @@ def run_module(module):
         if isinstance(entry, dict) and entry.get("secret_access_key"):
             module.no_log_values.add(str(entry["secret_access_key"]))
     result = {"changed": False, "path": params["path"], "exists": False, "entries": [], "actions": []}
+    fs_changed, fs_diff = False, None
     try:
         entries = wanted_entries(params)
         writing = any(entry["access_key_id"] is not None for entry in entries)
         mode = parse_mode(params.get("mode"))
-        path = _fileops.check_target(params["path"], params.get("follow"))
-        uid, gid = _fileops.resolve_owner(params.get("owner"), params.get("group"))
-        parent = os.path.dirname(os.path.abspath(path))
-        if os.path.exists(parent) and not os.path.isdir(parent):
-            raise EnvFileError("%s is not a directory" % parent)
-        if module.check_mode or not writing:
-            planned = _read_and_plan(path, entries, mode, uid, gid, writing)
-        else:
-            with _fileops.directory_lock(path):
-                path = _fileops.check_target(params["path"], params.get("follow"))
-                planned = _read_and_plan(path, entries, mode, uid, gid, writing)
-                _apply(path, planned, mode, uid, gid, params)
+        path, uid, gid = _fileops.target_and_owner(params)
+
+        def read_and_plan(target):
+            return _read_and_plan(target, entries, mode, uid, gid, writing)
+
+        def apply(target, planned):
+            _apply(target, planned, mode, params)
+
+        path, planned, _applied, attributes = _fileops.plan_under_lock(module, params, path, read_and_plan, apply, writing, mode)
+        if attributes is not None:
+            fs_changed, other, fs_diff = attributes
+            if other and planned["new_data"] is None:
+                planned["actions"].append({"action": "set_attributes", "reason": "the SELinux context or attributes differ"})
     except (EnvFileError, _fileops.FileOpError) as exc:
         module.fail_json(msg="%s: %s" % (params["path"], exc), **result)
     except OSError as exc:
@@ -343,10 +317,12 @@ def run_module(module):
         result["entries"] = [{"id_var": entry["id_var"], "secret_var": entry["secret_var"], "access_key_id": None,
                               "has_secret": False, "changed": False} for entry in entries]
         module.exit_json(**result)
-    result.update(changed=bool(planned["actions"]), path=path, exists=True, entries=planned["entries"],
+    result.update(changed=bool(planned["actions"]) or fs_changed, path=path, exists=True, entries=planned["entries"],
                   actions=planned["actions"])
     if len(entries) == 1:
         result["access_key_id"] = planned["entries"][0]["access_key_id"]
-    if module._diff and planned["new_data"] is not None:
-        result["diff"] = masked_diff(path, planned, entries)
+    if module._diff:
+        diff = _fileops.combine_diffs(masked_diff(path, planned, entries) if planned["new_data"] is not None else None, fs_diff)
+        if diff:
+            result["diff"] = diff
     module.exit_json(**result)

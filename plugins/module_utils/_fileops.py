@@ -9,6 +9,10 @@
   0700. Never puts file content in an exception message.
 - directory_lock(): an advisory lock (flock on the directory) so parallel writers on one host do
   not lose each other's edits.
+- The set-up the file modules share: parse_mode(), stat_attrs(), mode_owner_actions() (pure),
+  target_and_owner(), plan_under_lock() (read and plan; unless in check mode, plan again and apply
+  under the lock) and apply_file_args() (ansible-core's file common arguments - SELinux context,
+  attributes, mode, owner, group - after the write, or on an unchanged file; check mode predicts).
 """
 
 import contextlib
@@ -17,6 +21,7 @@ import fcntl
 import grp
 import os
 import pwd
+import re
 import stat
 import tempfile
 
@@ -179,3 +184,125 @@ def file_mode(path):
         return stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         return None
+
+
+# ---------------------------------------------------------------------- what the file modules share
+def parse_mode(mode, error=FileOpError):
+    """0o600 from "0600", "600", 0o600 (YAML 0600) or 384 (None: 0o600); error (a class) otherwise."""
+    if mode is None:
+        return 0o600
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        value = mode
+    else:
+        text = str(mode).strip()
+        try:
+            value = int(text, 8)
+        except ValueError:
+            raise error("mode must be an octal number such as '0600', got %r" % text) from None
+    if value < 0 or value > 0o7777:
+        raise error("mode %r is out of range" % (mode,))
+    return value
+
+
+def stat_attrs(path):
+    """{"mode", "uid", "gid"} of path, or None when it does not exist."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return {"mode": info.st_mode, "uid": info.st_uid, "gid": info.st_gid}
+
+
+def mode_owner_actions(attrs, mode, uid=-1, gid=-1):
+    """Pure: the set_mode / set_owner actions of a file whose content stays (attrs None: no file)."""
+    actions = []
+    if attrs is None:
+        return actions
+    if stat.S_IMODE(attrs["mode"]) != mode:
+        actions.append({"action": "set_mode", "mode": "%04o" % mode, "reason": "mode is %04o" % stat.S_IMODE(attrs["mode"])})
+    if (uid != -1 and uid != attrs["uid"]) or (gid != -1 and gid != attrs["gid"]):
+        actions.append({"action": "set_owner", "reason": "owner or group differs"})
+    return actions
+
+
+_ATTRIBUTES = re.compile(r"^[-+=]?[A-Za-z]*$")
+
+
+def check_file_args(params):
+    """Refuse, before anything is written, file common arguments that could only fail later."""
+    attributes = params.get("attributes")
+    if attributes is not None and not _ATTRIBUTES.match(attributes):
+        raise FileOpError("attributes %r: give letters as lsattr shows them, optionally after + or - (such as +A)" % attributes)
+
+
+def target_and_owner(params):
+    """(path, uid, gid) of a file module's task: the target checked (check_target), owner and group resolved."""
+    check_file_args(params)
+    path = check_target(params["path"], params.get("follow"))
+    uid, gid = resolve_owner(params.get("owner"), params.get("group"))
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise FileOpError("%s is not a directory" % parent)
+    return path, uid, gid
+
+
+def plan_under_lock(module, params, path, read_and_plan, apply, write=True, mode=None):
+    """(path, planned, applied, attributes) of a file module's task.
+
+    Check mode (or write false): read_and_plan(path) only. Otherwise under the directory lock: the
+    target checked again, read_and_plan(path), then apply(path, planned) (its value is ``applied``).
+    When write is true and the file exists then (or would, unchanged, in check mode), the file
+    common arguments are applied (check mode: predicted) with apply_file_args(); ``attributes`` is
+    its (changed, other, diff), or None. mode, params' owner and group are enforced on a file whose
+    content stays (a rewrite sets them itself).
+    """
+    if module.check_mode or not write:
+        planned = read_and_plan(path)
+        attributes = None
+        if write and planned is not None:
+            kept = planned.get("new_data") is None
+            attributes = apply_file_args(module, path, mode if kept else None,
+                                         params.get("owner") if kept else None, params.get("group") if kept else None)
+        return path, planned, None, attributes
+    with directory_lock(path):
+        path = check_target(params["path"], params.get("follow"))
+        planned = read_and_plan(path)
+        applied = apply(path, planned)
+        attributes = apply_file_args(module, path, mode, params.get("owner"), params.get("group"))
+        return path, planned, applied, attributes
+
+
+# mode/owner/group: what a module's own planner already predicts as set_mode / set_owner
+_PLANNED_KEYS = ("mode", "owner", "group")
+
+
+def apply_file_args(module, path, mode=None, owner=None, group=None, label=None):
+    """ansible-core's file common arguments on the existing file path, through
+    module.set_fs_attributes_if_different(): the SELinux context (seuser, serole, setype,
+    selevel) and attributes from the task, and the mode/owner/group given here (None: left as is).
+    Check mode predicts and changes nothing. A missing file is left alone (the write that creates it
+    sets mode and owner itself).
+
+    Returns (changed, other, diff): other is true when more than mode/owner/group changed (context,
+    attributes); diff is None or {"before_header", "after_header", "before": {...}, "after": {...}}.
+    """
+    if not os.path.lexists(path):
+        return False, False, None
+    args = module.load_file_common_arguments(module.params, path=path)
+    args.update(path=path, mode=mode, owner=owner, group=group)
+    record = {"before": {}, "after": {}}
+    changed = module.set_fs_attributes_if_different(args, False, record)
+    other = any(key not in _PLANNED_KEYS for key in record["after"])
+    diff = None
+    if record["after"] or record["before"]:
+        header = "%s (%s)" % (path, label or "file attributes")
+        diff = {"before_header": header, "after_header": header, "before": record["before"], "after": record["after"]}
+    return bool(changed), other, diff
+
+
+def combine_diffs(*diffs):
+    """One diff, a list of diffs (what the callbacks show one after the other), or None."""
+    present = [diff for diff in diffs if diff]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else present

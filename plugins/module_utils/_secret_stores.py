@@ -16,6 +16,7 @@ import json
 import re
 
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import (
+    CONCURRENCY_ARGSPEC,
     check_concurrency,
     client_pair,
     error_code,
@@ -80,52 +81,61 @@ def parameter_name_problem(option, name):
     return None
 
 
-def validate_secretsmanager(holders):
-    """Validated holders (defaults filled in); HolderError naming the first bad one (nothing is read yet)."""
+def _validate_holders(holders, check_one):
+    """Validated holders, in order: check_one(index, holder, seen) gives each (defaults filled in);
+    HolderError naming the first bad one (nothing is read yet)."""
     result = []
     seen = set()
     for index, holder in enumerate(holders or []):
         if not isinstance(holder, dict):
             raise HolderError("holders[%d] must be a dict" % index)
-        secret_id = holder.get("secret_id")
-        where = "holders[%d] (secret_id %s)" % (index, secret_id)
-        problem = secret_name_problem(secret_id)
+        result.append(check_one(index, holder, seen))
+    return result
+
+
+def _check_secret_holder(index, holder, seen):
+    secret_id = holder.get("secret_id")
+    where = "holders[%d] (secret_id %s)" % (index, secret_id)
+    problem = secret_name_problem(secret_id)
+    if problem:
+        raise HolderError("holders[%d]: %s" % (index, problem))
+    id_key = holder.get("id_key") or DEFAULT_ID_KEY
+    secret_key = holder.get("secret_key") or DEFAULT_SECRET_KEY
+    if id_key == secret_key:
+        raise HolderError("%s: id_key and secret_key must differ" % where)
+    if secret_id in seen:
+        raise HolderError("%s: the secret is listed twice" % where)
+    seen.add(secret_id)
+    _check_pair(where, holder)
+    if holder.get("create") and _SECRET_ARN.match(secret_id):
+        raise HolderError("%s: a secret named by its ARN is never created; use its name with create: true" % where)
+    return dict(holder, id_key=id_key, secret_key=secret_key, create=bool(holder.get("create")))
+
+
+def _check_parameter_holder(index, holder, seen):
+    for option in ("id_parameter", "secret_parameter"):
+        problem = parameter_name_problem(option, holder.get(option))
         if problem:
             raise HolderError("holders[%d]: %s" % (index, problem))
-        id_key = holder.get("id_key") or DEFAULT_ID_KEY
-        secret_key = holder.get("secret_key") or DEFAULT_SECRET_KEY
-        if id_key == secret_key:
-            raise HolderError("%s: id_key and secret_key must differ" % where)
-        if secret_id in seen:
-            raise HolderError("%s: the secret is listed twice" % where)
-        seen.add(secret_id)
-        _check_pair(where, holder)
-        if holder.get("create") and _SECRET_ARN.match(secret_id):
-            raise HolderError("%s: a secret named by its ARN is never created; use its name with create: true" % where)
-        result.append(dict(holder, id_key=id_key, secret_key=secret_key, create=bool(holder.get("create"))))
-    return result
+    where = "holders[%d] (parameter %s)" % (index, holder["secret_parameter"])
+    if holder["id_parameter"] == holder["secret_parameter"]:
+        raise HolderError("%s: id_parameter and secret_parameter must differ" % where)
+    for name in (holder["id_parameter"], holder["secret_parameter"]):
+        if name in seen:
+            raise HolderError("%s: parameter %s is listed twice" % (where, name))
+        seen.add(name)
+    _check_pair(where, holder)
+    return dict(holder)
+
+
+def validate_secretsmanager(holders):
+    """Validated Secrets Manager holders (defaults filled in); HolderError naming the first bad one."""
+    return _validate_holders(holders, _check_secret_holder)
 
 
 def validate_ssm(holders):
-    result = []
-    seen = set()
-    for index, holder in enumerate(holders or []):
-        if not isinstance(holder, dict):
-            raise HolderError("holders[%d] must be a dict" % index)
-        for option in ("id_parameter", "secret_parameter"):
-            problem = parameter_name_problem(option, holder.get(option))
-            if problem:
-                raise HolderError("holders[%d]: %s" % (index, problem))
-        where = "holders[%d] (parameter %s)" % (index, holder["secret_parameter"])
-        if holder["id_parameter"] == holder["secret_parameter"]:
-            raise HolderError("%s: id_parameter and secret_parameter must differ" % where)
-        for name in (holder["id_parameter"], holder["secret_parameter"]):
-            if name in seen:
-                raise HolderError("%s: parameter %s is listed twice" % (where, name))
-            seen.add(name)
-        _check_pair(where, holder)
-        result.append(dict(holder))
-    return result
+    """Validated SSM parameter pairs; HolderError naming the first bad one."""
+    return _validate_holders(holders, _check_parameter_holder)
 
 
 # ---------------------------------------------------------------------- planning (pure)
@@ -184,7 +194,109 @@ def _masked_json(data, id_key):
     return json.dumps({key: (value if key == id_key else MASK) for key, value in data.items()}, indent=2, sort_keys=True) + "\n"
 
 
-# ---------------------------------------------------------------------- the runners
+# ---------------------------------------------------------------------- the stores (I/O)
+def _write_secret(writer, holder, planned):
+    secret_id = holder["secret_id"]
+    text = json.dumps(planned["after"])
+    try:
+        if planned["write"] == "create":
+            kwargs = {"Name": secret_id, "SecretString": text}
+            if holder.get("kms_key_id"):
+                kwargs["KmsKeyId"] = holder["kms_key_id"]
+            writer.create_secret(**kwargs)
+        else:
+            writer.put_secret_value(SecretId=secret_id, SecretString=text)
+    except Exception as exc:  # pylint: disable=broad-except
+        raise HolderError("secret %s: cannot write it: %s" % (secret_id, error_message(exc))) from None
+
+
+def _secret_work(holder, reader, writer, check_mode):
+    secret_id = holder["secret_id"]
+    try:
+        current = reader.get_secret_value(SecretId=secret_id, aws_retry=True)
+    except Exception as exc:  # pylint: disable=broad-except
+        if error_code(exc) != "ResourceNotFoundException":
+            raise HolderError("secret %s: cannot read it: %s" % (secret_id, error_message(exc))) from None
+        current = None
+    if current is not None and current.get("SecretString") is None:
+        raise HolderError("secret %s holds binary data, not a JSON object; nothing was changed" % secret_id)
+    planned = plan_secret(holder, current["SecretString"] if current is not None else None)
+    if planned["write"] and not check_mode:
+        _write_secret(writer, holder, planned)
+    return planned
+
+
+def _secret_done(holder, planned):
+    fields = {"changed": bool(planned["write"]), "action": planned["write"], "access_key_id": planned["access_key_id"]}
+    diff = None
+    if planned["write"]:
+        header = "secret %s\n" % holder["secret_id"]
+        diff = (header + _masked_json(planned["before"], holder["id_key"]), header + _masked_json(planned["after"], holder["id_key"]))
+    return fields, diff
+
+
+def _parameters_work(holder, reader, writer, check_mode):
+    names = [holder["id_parameter"], holder["secret_parameter"]]
+    try:
+        response = reader.get_parameters(Names=names, WithDecryption=True, aws_retry=True)
+    except Exception as exc:  # pylint: disable=broad-except
+        raise HolderError("parameters %s: cannot read them: %s" % (", ".join(names), error_message(exc))) from None
+    current = {item["Name"]: {"Value": item["Value"], "Type": item["Type"]} for item in response.get("Parameters", [])}
+    planned = plan_parameters(holder, current)
+    if not check_mode:
+        for put in planned["puts"]:
+            try:
+                writer.put_parameter(**put)
+            except Exception as exc:  # pylint: disable=broad-except
+                raise HolderError("parameter %s: cannot write it: %s" % (put["Name"], error_message(exc))) from None
+    return planned
+
+
+def _parameters_done(holder, planned):
+    written = [put["Name"] for put in planned["puts"]]
+    fields = {"changed": bool(written), "written": written, "access_key_id": planned["access_key_id"]}
+    diff = None
+    if written:
+        new_secret = "%s(new)" % MASK if holder["secret_parameter"] in written else MASK
+        diff = (
+            "%s = %s\n%s = %s\n" % (holder["id_parameter"], planned.get("held_id"), holder["secret_parameter"], MASK),
+            "%s = %s\n%s = %s (SecureString)\n" % (holder["id_parameter"], planned["access_key_id"], holder["secret_parameter"], new_secret),
+        )
+    return fields, diff
+
+
+class Store(object):
+    """What differs between the two holder modules; run_store() does the rest."""
+
+    def __init__(self, service, validate, work, done, identity, label, describe):
+        self.service = service  # the boto3 client
+        self.validate = validate  # holders -> validated holders (HolderError)
+        self.work = work  # (holder, reader, writer, check_mode) -> planned: read, plan, write unless check mode
+        self.done = done  # (holder, planned) -> (result fields, (diff before, diff after) or None)
+        self.identity = identity  # holder -> the result fields that name it, with the empty fields of a failure
+        self.label = label  # the identity field listed in failed_holders
+        self.describe = describe  # holder -> how a message names it
+
+
+SECRETSMANAGER = Store(
+    "secretsmanager", validate_secretsmanager, _secret_work, _secret_done,
+    lambda holder: {"secret_id": holder["secret_id"], "action": None},
+    "secret_id", lambda holder: "secret %s" % holder["secret_id"],
+)
+SSM = Store(
+    "ssm", validate_ssm, _parameters_work, _parameters_done,
+    lambda holder: {"id_parameter": holder["id_parameter"], "secret_parameter": holder["secret_parameter"], "written": []},
+    "secret_parameter", lambda holder: "parameters %s" % holder["secret_parameter"],
+)
+
+
+# ---------------------------------------------------------------------- the runner
+def holders_argument_spec(holder_options):
+    """The argument_spec of a holder module: its holders' options, and concurrency."""
+    return dict(holders=dict(type="list", elements="dict", required=True, no_log=False, options=holder_options),
+                **CONCURRENCY_ARGSPEC)
+
+
 def _finish(module, results, diffs, label):
     failed = [item for item in results if item.get("failed")]
     changed = any(item.get("changed") for item in results)
@@ -202,100 +314,30 @@ def _hide_secrets(module, holders):
             module.no_log_values.add(str(holder["secret_access_key"]))
 
 
-def run_secretsmanager(module):
+def run_store(module, store):
+    """Validate every holder, then per holder (concurrently): read, plan, write unless in check mode."""
     params = module.params
     _hide_secrets(module, params.get("holders"))
     try:
         concurrency = check_concurrency(params.get("concurrency"))
-        holders = validate_secretsmanager(params.get("holders"))
+        holders = store.validate(params.get("holders"))
     except (HolderError, ValueError) as exc:
         module.fail_json(msg="%s; nothing was changed" % exc, holders=[], failed_holders=[])
-    reader, writer = client_pair(module, "secretsmanager", concurrency)
+    reader, writer = client_pair(module, store.service, concurrency)
 
     def work(holder):
-        secret_id = holder["secret_id"]
-        try:
-            current = reader.get_secret_value(SecretId=secret_id, aws_retry=True)
-        except Exception as exc:  # pylint: disable=broad-except
-            if error_code(exc) != "ResourceNotFoundException":
-                raise HolderError("secret %s: cannot read it: %s" % (secret_id, error_message(exc))) from None
-            current = None
-        if current is not None and current.get("SecretString") is None:
-            raise HolderError("secret %s holds binary data, not a JSON object; nothing was changed" % secret_id)
-        planned = plan_secret(holder, current["SecretString"] if current is not None else None)
-        if planned["write"] and not module.check_mode:
-            text = json.dumps(planned["after"])
-            try:
-                if planned["write"] == "create":
-                    kwargs = {"Name": secret_id, "SecretString": text}
-                    if holder.get("kms_key_id"):
-                        kwargs["KmsKeyId"] = holder["kms_key_id"]
-                    writer.create_secret(**kwargs)
-                else:
-                    writer.put_secret_value(SecretId=secret_id, SecretString=text)
-            except Exception as exc:  # pylint: disable=broad-except
-                raise HolderError("secret %s: cannot write it: %s" % (secret_id, error_message(exc))) from None
-        return planned
+        return store.work(holder, reader, writer, module.check_mode)
 
     results, diffs = [], []
     for holder, planned, exc in run_concurrently(holders, work, concurrency):
-        item = {"secret_id": holder["secret_id"], "changed": False, "failed": False, "msg": "", "action": None,
-                "access_key_id": None}
+        item = dict(store.identity(holder), changed=False, failed=False, msg="", access_key_id=None)
         if exc is not None:
             item.update(failed=True, msg=str(exc) if isinstance(exc, HolderError) else
-                        "secret %s: %s" % (holder["secret_id"], error_message(exc)))
+                        "%s: %s" % (store.describe(holder), error_message(exc)))
         else:
-            item.update(changed=bool(planned["write"]), action=planned["write"], access_key_id=planned["access_key_id"])
-            if planned["write"]:
-                header = "secret %s\n" % holder["secret_id"]
-                diffs.append((header + _masked_json(planned["before"], holder["id_key"]),
-                              header + _masked_json(planned["after"], holder["id_key"])))
+            fields, diff = store.done(holder, planned)
+            item.update(fields)
+            if diff:
+                diffs.append(diff)
         results.append(item)
-    _finish(module, results, diffs, "secret_id")
-
-
-def run_ssm(module):
-    params = module.params
-    _hide_secrets(module, params.get("holders"))
-    try:
-        concurrency = check_concurrency(params.get("concurrency"))
-        holders = validate_ssm(params.get("holders"))
-    except (HolderError, ValueError) as exc:
-        module.fail_json(msg="%s; nothing was changed" % exc, holders=[], failed_holders=[])
-    reader, writer = client_pair(module, "ssm", concurrency)
-
-    def work(holder):
-        names = [holder["id_parameter"], holder["secret_parameter"]]
-        try:
-            response = reader.get_parameters(Names=names, WithDecryption=True, aws_retry=True)
-        except Exception as exc:  # pylint: disable=broad-except
-            raise HolderError("parameters %s: cannot read them: %s" % (", ".join(names), error_message(exc))) from None
-        current = {item["Name"]: {"Value": item["Value"], "Type": item["Type"]} for item in response.get("Parameters", [])}
-        planned = plan_parameters(holder, current)
-        if not module.check_mode:
-            for put in planned["puts"]:
-                try:
-                    writer.put_parameter(**put)
-                except Exception as exc:  # pylint: disable=broad-except
-                    raise HolderError("parameter %s: cannot write it: %s" % (put["Name"], error_message(exc))) from None
-        return planned
-
-    results, diffs = [], []
-    for holder, planned, exc in run_concurrently(holders, work, concurrency):
-        item = {"id_parameter": holder["id_parameter"], "secret_parameter": holder["secret_parameter"], "changed": False,
-                "failed": False, "msg": "", "written": [], "access_key_id": None}
-        if exc is not None:
-            item.update(failed=True, msg=str(exc) if isinstance(exc, HolderError) else
-                        "parameters %s: %s" % (holder["secret_parameter"], error_message(exc)))
-        else:
-            item.update(changed=bool(planned["puts"]), written=[put["Name"] for put in planned["puts"]],
-                        access_key_id=planned["access_key_id"])
-            if planned["puts"]:
-                new_secret = "%s(new)" % MASK if holder["secret_parameter"] in item["written"] else MASK
-                diffs.append((
-                    "%s = %s\n%s = %s\n" % (holder["id_parameter"], planned.get("held_id"), holder["secret_parameter"], MASK),
-                    "%s = %s\n%s = %s (SecureString)\n" % (
-                        holder["id_parameter"], planned["access_key_id"], holder["secret_parameter"], new_secret),
-                ))
-        results.append(item)
-    _finish(module, results, diffs, "secret_parameter")
+    _finish(module, results, diffs, store.label)

@@ -5,7 +5,9 @@
 
 read_state() looks at the existing files, plan() (pure) decides, apply() generates and writes:
 the private key through _fileops.atomic_write (0600 from its first byte, directory 0700 when
-created), the public key beside it (0644). Check mode stops after plan().
+created), the public key beside it (0644). Then the file common arguments are applied to both
+files (mode to the private key only). Check mode stops after plan() and predicts the file
+common arguments.
 """
 
 import base64
@@ -46,8 +48,11 @@ ARGUMENT_SPEC = dict(
     force=dict(type="bool", default=False),
     owner=dict(type="str"),
     group=dict(type="str"),
+    mode=dict(type="raw"),
 )
-MODULE_KWARGS = dict(supports_check_mode=True)
+# add_file_common_args: seuser, serole, setype, selevel, attributes (and unsafe_writes, not used: the
+# files are always replaced atomically) from ansible-core
+MODULE_KWARGS = dict(supports_check_mode=True, add_file_common_args=True)
 
 RSA_SIZES = (2048, 3072, 4096)
 SSH_TYPES = {"ed25519": "ssh-ed25519", "rsa": "ssh-rsa"}
@@ -226,6 +231,19 @@ def describe(public_line, comment):
     )
 
 
+def file_args(module, params, path):
+    """The file common arguments on both files: (changed, [diffs]); mode is the private key's only."""
+    changed, diffs = False, []
+    for target, mode, label in ((path, params["mode"], "private key attributes"), (path + ".pub", None, "public key attributes")):
+        try:
+            one, _other, diff = _fileops.apply_file_args(module, target, mode, params["owner"], params["group"], label)
+        except OSError as exc:
+            raise SSHKeypairError("cannot set the attributes of %s: %s" % (target, exc.strerror or exc)) from None
+        changed = changed or one
+        diffs.append(diff)
+    return changed, diffs
+
+
 def run_module(module):
     params = module.params
     result = None
@@ -239,6 +257,10 @@ def run_module(module):
             raise SSHKeypairError("%s is a directory, not a file" % path)
         if params["comment"] is not None and ("\n" in params["comment"] or "\r" in params["comment"]):
             raise SSHKeypairError("comment cannot contain a line break")
+        if params.get("mode") is not None:
+            params["mode"] = _fileops.parse_mode(params["mode"], SSHKeypairError)
+        _fileops.check_file_args(params)
+        _fileops.resolve_owner(params["owner"], params["group"])
         key_type = params["type"]
         size = desired_size(key_type, params["size"])
         state = read_state(path, params["passphrase"])
@@ -256,6 +278,9 @@ def run_module(module):
         else:
             key = apply(path, actions, state, key_type, size, params["comment"], params["passphrase"], params["owner"], params["group"])
             public_line = public_line_of(key)
+        fs_changed, fs_diffs = file_args(module, params, path)
+        if fs_changed and not actions:
+            actions.append(dict(action="set_attributes", reason="mode, owner, group, SELinux context or attributes differ"))
         comment = params["comment"] if params["comment"] is not None else state.pub_comment
         info = describe(public_line, comment)
         after = dict(
@@ -274,7 +299,7 @@ def run_module(module):
             **info
         )
         if module._diff:  # pylint: disable=protected-access
-            result["diff"] = dict(before=before, after=after)
+            result["diff"] = _fileops.combine_diffs(dict(before=before, after=after), *fs_diffs)
     except (SSHKeypairError, _fileops.FileOpError, _sshkeys.InvalidPublicKey) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

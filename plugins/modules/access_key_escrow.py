@@ -60,17 +60,6 @@ attributes:
     support: full
     details:
       - Nothing is written or removed; the result predicts what would be.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
-    details:
-      - Runs on the controller, whatever the task's host.
-  action:
-    support: full
-    details:
-      - Runs entirely in the action plugin on the controller.
 notes:
   - Runs on the controller whatever the task's host.
   - An entry already stored with the same secret is left as is.
@@ -80,6 +69,7 @@ extends_documentation_fragment:
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
   - keyops.aws.attributes.action
+  - keyops.aws.attributes.controller_action
 """
 
 EXAMPLES = r"""

@@ -131,17 +131,6 @@ attributes:
     support: full
     details:
       - The bookkeeping steps run in check mode too and predict the role's run.
-  diff_mode:
-    support: none
-  platform:
-    support: full
-    platforms: posix
-    details:
-      - Runs on the controller, whatever the task's host.
-  action:
-    support: full
-    details:
-      - Runs entirely in the action plugin on the controller.
 notes:
   - Runs on the controller.
 seealso:
@@ -152,6 +141,7 @@ extends_documentation_fragment:
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
   - keyops.aws.attributes.action
+  - keyops.aws.attributes.controller_action
 """
 
 EXAMPLES = r"""

@@ -109,15 +109,6 @@ attributes:
     support: full
     details:
       - It changes nothing, so it verifies in check mode too.
-  diff_mode:
-    support: N/A
-    details:
-      - It changes nothing.
-  platform:
-    support: full
-    platforms: posix
-    details:
-      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
   - Never changes anything.
   - Each call uses the region and endpoint of the task's connection options.
@@ -127,6 +118,8 @@ seealso:
 extends_documentation_fragment:
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_aws
+  - keyops.aws.attributes.read_only
+  - keyops.aws.attributes.platform_aws
   - keyops.aws.concurrency
   - keyops.aws.aws
 """

@@ -94,6 +94,19 @@ options:
       - Follow a symlink at O(path) and edit its target. Without it, a symlink is refused.
     type: bool
     default: false
+  mode:
+    description:
+      - The permissions of the file, as an octal string such as V('0600'), set after every write and
+        on an unchanged file. Without it a file the task writes is mode C(0600) and an unchanged file
+        keeps its mode.
+    type: raw
+    version_added: 0.2.0
+  group:
+    description:
+      - Group (name or gid) to set on the file, after every write and on an unchanged file. Without
+        it an existing file keeps its group.
+    type: str
+    version_added: 0.2.0
 attributes:
   check_mode:
     support: full
@@ -103,18 +116,22 @@ attributes:
     support: full
     details:
       - Keys are shown by fingerprint and comment, never as key data.
-  platform:
-    support: full
-    platforms: posix
+      - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context is shown as their
+        values before and after.
 notes:
+  - O(owner), O(group), O(mode), O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are
+    applied after every write and to an unchanged file (a difference alone makes the task changed).
   - Keys are validated with the Python library C(cryptography) where the host has it; without it only the format of
     each line and the key type inside the key data are checked (a key sshd cannot use then fails the proof login of
     the rotation role).
 seealso:
   - module: keyops.aws.ssh_keypair
 extends_documentation_fragment:
+  - keyops.aws.atomic_writes
+  - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""

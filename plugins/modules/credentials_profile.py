@@ -143,17 +143,21 @@ attributes:
     support: full
     details:
       - The file before and after, with every secret of every profile masked.
-  platform:
-    support: full
-    platforms: posix
+      - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context of a file whose
+        content stays is shown as their values before and after.
 notes:
   - Concurrent runs on one host are serialised with an advisory lock on the directory.
+  - O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are applied after every write (the
+    new file is a new inode) and on an unchanged file, where a difference alone makes the task changed.
 seealso:
   - module: keyops.aws.credentials_profile_info
   - module: keyops.aws.access_key_verify
 extends_documentation_fragment:
+  - keyops.aws.atomic_writes
+  - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""
@@ -276,6 +280,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
+        add_file_common_args=True,
         required_together=[("access_key_id", "secret_access_key")],
         mutually_exclusive=[("profile", "profiles"), ("profiles", "access_key_id"), ("profiles", "secret_access_key"),
                             ("profiles", "session_token"), ("profiles", "settings")],

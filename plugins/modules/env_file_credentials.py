@@ -92,25 +92,30 @@ options:
     default: false
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Predicts the change exactly; nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The file before and after, with the value of every secret-looking variable masked.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+      - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context of a file whose
+        content stays is shown as their values before and after.
 notes:
   - Values are written unquoted unless the existing line quotes them (AWS key ids and secrets need
     no quoting), so both systemd and docker read the same value.
   - Concurrent runs on one host are serialised with an advisory lock on the directory.
+  - O(mode), O(owner), O(group), O(attributes), O(seuser), O(serole), O(setype) and O(selevel) are
+    applied on every run that writes (also to a file whose content stays); a task that only reads
+    changes none of them.
 seealso:
   - module: keyops.aws.credentials_profile
+extends_documentation_fragment:
+  - keyops.aws.atomic_writes
+  - ansible.builtin.files
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""
@@ -213,6 +218,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
+        add_file_common_args=True,
         required_together=[("access_key_id", "secret_access_key")],
         mutually_exclusive=[("entries", "access_key_id"), ("entries", "secret_access_key")],
     )

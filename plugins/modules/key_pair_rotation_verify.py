@@ -80,18 +80,13 @@ attributes:
     support: full
     details:
       - The login is read-only and runs in check mode too.
-  diff_mode:
-    support: N/A
-    details:
-      - It changes nothing.
-  platform:
-    support: full
-    platforms: posix
 seealso:
   - module: keyops.aws.key_pair_rotation_state
 extends_documentation_fragment:
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.read_only
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""

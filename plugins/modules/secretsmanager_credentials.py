@@ -56,27 +56,17 @@ options:
         description: The KMS key of a secret this task creates (else the account's default key).
         type: str
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_aws
+  - keyops.aws.attributes.aws_writes
+  - keyops.aws.attributes.platform_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - Reads and predicts exactly; nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The JSON keys of each changing secret before and after, every value but the key id masked.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-    details:
-      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
   - Written from the controller with the task's AWS settings; the secret's region is the task's region.
 seealso:
@@ -134,28 +124,21 @@ failed_holders:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import CONCURRENCY_ARGSPEC
-from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import run_secretsmanager
+from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import SECRETSMANAGER, holders_argument_spec, run_store
 
 
 def main():
-    argument_spec = dict(
-        holders=dict(
-            type="list", elements="dict", required=True, no_log=False,
-            options=dict(
-                secret_id=dict(type="str", required=True),
-                id_key=dict(type="str", default="aws_access_key_id", no_log=False),
-                secret_key=dict(type="str", default="aws_secret_access_key", no_log=False),
-                access_key_id=dict(type="str", no_log=False),
-                secret_access_key=dict(type="str", no_log=True),
-                create=dict(type="bool", default=False),
-                kms_key_id=dict(type="str", no_log=False),
-            ),
-        ),
-        **CONCURRENCY_ARGSPEC
-    )
+    argument_spec = holders_argument_spec(dict(
+        secret_id=dict(type="str", required=True),
+        id_key=dict(type="str", default="aws_access_key_id", no_log=False),
+        secret_key=dict(type="str", default="aws_secret_access_key", no_log=False),
+        access_key_id=dict(type="str", no_log=False),
+        secret_access_key=dict(type="str", no_log=True),
+        create=dict(type="bool", default=False),
+        kms_key_id=dict(type="str", no_log=False),
+    ))
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_secretsmanager(module)
+    run_store(module, SECRETSMANAGER)
 
 
 if __name__ == "__main__":

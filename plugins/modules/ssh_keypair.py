@@ -56,12 +56,19 @@ options:
     default: false
   owner:
     description:
-      - Owner (name or uid) of the files written. Without it, existing files keep their owner.
+      - Owner (name or uid) of the files written, and of existing files. Without it, existing files keep their owner.
     type: str
   group:
     description:
-      - Group (name or gid) of the files written.
+      - Group (name or gid) of the files written, and of existing files.
     type: str
+  mode:
+    description:
+      - The permissions of the private key file, as an octal string such as V('0400'), set after every
+        write and on an unchanged key. Without it a private key is written C(0600) and an unchanged one
+        keeps its mode. The public key file is always written C(0644).
+    type: raw
+    version_added: 0.2.0
 requirements:
   - cryptography >= 3.4
   - bcrypt (only with O(passphrase))
@@ -74,14 +81,20 @@ attributes:
     support: full
     details:
       - Type, size, fingerprint and comment before and after, never key material.
-  platform:
-    support: full
-    platforms: posix
+      - A change of O(mode), O(owner), O(group), O(attributes) or the SELinux context is shown per file
+        as their values before and after.
+notes:
+  - O(owner), O(group), O(attributes), O(seuser), O(serole), O(setype) and O(selevel) apply to both
+    files, O(mode) to the private key only; they are set after every write and on unchanged files (a
+    difference alone makes the task changed, with the action C(set_attributes)).
 seealso:
   - module: keyops.aws.authorized_keys
 extends_documentation_fragment:
+  - keyops.aws.atomic_writes
+  - ansible.builtin.files
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_none
+  - keyops.aws.attributes.platform_posix
 """
 
 EXAMPLES = r"""
@@ -140,7 +153,9 @@ ec2_fingerprint:
   returned: always
   type: str
 actions:
-  description: What was (or, in check mode, would be) done; each item has C(action) (generate, protect, write_public) and C(reason).
+  description:
+    - What was (or, in check mode, would be) done; each item has C(action) (generate, protect,
+      write_public, set_attributes) and C(reason).
   returned: always
   type: list
   elements: dict

@@ -46,27 +46,17 @@ options:
         description: The secret access key of O(holders[].access_key_id).
         type: str
 extends_documentation_fragment:
+  - keyops.aws.attributes
+  - keyops.aws.attributes.action_group_aws
+  - keyops.aws.attributes.aws_writes
+  - keyops.aws.attributes.platform_aws
   - keyops.aws.concurrency
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - Reads and predicts exactly; nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The key id of each changing pair before and after; the secret masked.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-    details:
-      - Calls the AWS APIs from the task's host (usually localhost), which needs boto3 and botocore.
 notes:
   - Written from the controller with the task's AWS settings; the parameters' region is the task's region.
   - The secret parameter is written before the id parameter.
@@ -124,26 +114,19 @@ failed_holders:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import CONCURRENCY_ARGSPEC
-from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import run_ssm
+from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import SSM, holders_argument_spec, run_store
 
 
 def main():
-    argument_spec = dict(
-        holders=dict(
-            type="list", elements="dict", required=True, no_log=False,
-            options=dict(
-                id_parameter=dict(type="str", required=True),
-                secret_parameter=dict(type="str", required=True, no_log=False),
-                kms_key_id=dict(type="str", no_log=False),
-                access_key_id=dict(type="str", no_log=False),
-                secret_access_key=dict(type="str", no_log=True),
-            ),
-        ),
-        **CONCURRENCY_ARGSPEC
-    )
+    argument_spec = holders_argument_spec(dict(
+        id_parameter=dict(type="str", required=True),
+        secret_parameter=dict(type="str", required=True, no_log=False),
+        kms_key_id=dict(type="str", no_log=False),
+        access_key_id=dict(type="str", no_log=False),
+        secret_access_key=dict(type="str", no_log=True),
+    ))
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_ssm(module)
+    run_store(module, SSM)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,100 @@ def test_bad_pairs_never_echo_the_secret():
     with pytest.raises(s.HolderError) as info:
         s.validate_ssm([{"id_parameter": "/a", "secret_parameter": "/b", "access_key_id": KEY_ID, "secret_access_key": "short secret"}])
     assert "short secret" not in str(info.value)
+
+
+# ---------------------------------------------------------------------- the shared runner (fake clients)
+class _Exit(Exception):
+    pass
+
+
+class _FakeModule:
+    def __init__(self, holders, check_mode=False, diff=True):
+        self.params = {"holders": holders, "concurrency": 2}
+        self.check_mode = check_mode
+        self._diff = diff
+        self.no_log_values = set()
+        self.result = None
+
+    def exit_json(self, **result):
+        self.result = dict(result, failed=False)
+        raise _Exit()
+
+    def fail_json(self, **result):
+        self.result = dict(result, failed=True)
+        raise _Exit()
+
+
+class _FakeSecrets:
+    def __init__(self, secrets):
+        self.secrets = secrets
+        self.writes = []
+
+    def get_secret_value(self, SecretId, aws_retry=False):  # pylint: disable=invalid-name,unused-argument
+        if SecretId not in self.secrets:
+            error = Exception("not found")
+            error.response = {"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}}
+            raise error
+        return {"SecretString": self.secrets[SecretId]}
+
+    def put_secret_value(self, SecretId, SecretString):  # pylint: disable=invalid-name
+        self.writes.append(("put", SecretId))
+        self.secrets[SecretId] = SecretString
+
+    def create_secret(self, Name, SecretString, KmsKeyId=None):  # pylint: disable=invalid-name,unused-argument
+        self.writes.append(("create", Name))
+        self.secrets[Name] = SecretString
+
+
+class _FakeParameters:
+    def __init__(self, parameters):
+        self.parameters = parameters
+        self.writes = []
+
+    def get_parameters(self, Names, WithDecryption, aws_retry=False):  # pylint: disable=invalid-name,unused-argument
+        return {"Parameters": [dict(self.parameters[name], Name=name) for name in Names if name in self.parameters]}
+
+    def put_parameter(self, **put):
+        self.writes.append(put["Name"])
+        self.parameters[put["Name"]] = {"Value": put["Value"], "Type": put["Type"]}
+
+
+def _run(monkeypatch, store, client, module):
+    monkeypatch.setattr(s, "client_pair", lambda _module, _service, _concurrency: (client, client))
+    with pytest.raises(_Exit):
+        s.run_store(module, store)
+    return module.result
+
+
+def test_runner_secretsmanager_check_run_idempotent_and_one_failure(monkeypatch):
+    client = _FakeSecrets({"app/aws": json.dumps({"other": "x"})})
+    holders = [{"secret_id": "app/aws", "access_key_id": KEY_ID, "secret_access_key": SECRET},
+               {"secret_id": "missing/aws", "access_key_id": KEY_ID, "secret_access_key": SECRET}]
+    checked = _run(monkeypatch, s.SECRETSMANAGER, client, _FakeModule(holders, check_mode=True))
+    assert client.writes == [] and checked["failed"] is True and checked["failed_holders"] == ["missing/aws"]
+    assert checked["holders"][0] == {"secret_id": "app/aws", "action": "put", "changed": True, "failed": False, "msg": "",
+                                     "access_key_id": KEY_ID}
+    assert "create: true" in checked["msg"] and SECRET not in json.dumps(checked)
+    done = _run(monkeypatch, s.SECRETSMANAGER, client, _FakeModule(holders[:1]))
+    assert done["changed"] is True and client.writes == [("put", "app/aws")] and SECRET not in json.dumps(done)
+    again = _run(monkeypatch, s.SECRETSMANAGER, client, _FakeModule(holders[:1]))
+    assert again["changed"] is False and client.writes == [("put", "app/aws")] and "diff" not in again
+
+
+def test_runner_ssm_writes_secret_then_id_and_reports_written(monkeypatch):
+    client = _FakeParameters({"/app/id": {"Value": "AKIAOLDOLDOLDOLDOLD1", "Type": "String"}})
+    holders = [{"id_parameter": "/app/id", "secret_parameter": "/app/secret", "access_key_id": KEY_ID,
+                "secret_access_key": SECRET}]
+    done = _run(monkeypatch, s.SSM, client, _FakeModule(holders))
+    assert client.writes == ["/app/secret", "/app/id"]
+    assert done["holders"] == [{"id_parameter": "/app/id", "secret_parameter": "/app/secret", "written": ["/app/secret", "/app/id"],
+                                "changed": True, "failed": False, "msg": "", "access_key_id": KEY_ID}]
+    assert "AKIAOLDOLDOLDOLDOLD1" in done["diff"]["before"] and SECRET not in json.dumps(done)
+    again = _run(monkeypatch, s.SSM, client, _FakeModule(holders))
+    assert again["changed"] is False and again["holders"][0]["written"] == []
+
+
+def test_runner_refuses_a_bad_holder_before_any_call(monkeypatch):
+    client = _FakeParameters({})
+    result = _run(monkeypatch, s.SSM, client, _FakeModule([{"id_parameter": "/a", "secret_parameter": "/a"}]))
+    assert result["failed"] is True and "must differ" in result["msg"] and "nothing was changed" in result["msg"]
