@@ -59,6 +59,7 @@ def run_module(module):
         "key_pairs": params["key_pairs"] or {},
         "controller": params["controller"] or {},
         "not_audited": params["not_audited"] or [],
+        "accounts": params.get("accounts") or {},
     }
     result = {"changed": False, "report_dir": report_dir}
     try:
