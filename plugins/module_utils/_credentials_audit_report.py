@@ -84,6 +84,7 @@ def run_module(module):
             summary=report["summary"],
             findings=report["findings"],
             errors=report["errors"],
+            scheduled_deletions=report["scheduled_deletions"],
             lines=_audit.text_summary(report),
             fail_message=_audit.fail_message(report) if report["summary"]["failed"] else None,
         )
