@@ -45,6 +45,18 @@ HOST_VARIABLES = (
     "ansible_user",
 )
 
+# variables a play, a role's vars/params or a block may set for every host (they are not in hostvars):
+# taken from the running task's variables when the inventory does not set them for the host
+PLAY_LEVEL_VARIABLES = (
+    "access_key_rotation_aws",
+    "access_key_rotation_delete_after_days",
+    "key_pair_rotation_name",
+    "key_pair_rotation_regions",
+    "key_pair_rotation_key_dir",
+    "key_pair_rotation_user",
+    "key_pair_rotation_authorized_keys_path",
+)
+
 ARGUMENT_SPEC = dict(
     step=dict(type="str", required=True, choices=STEPS),
     authorized_keys_all_hosts=dict(type="raw", default=False),
@@ -117,6 +129,13 @@ class ActionModule(ActionBase):
             play_hosts = plain(task_vars.get("ansible_play_hosts") or [])
             host_vars = dict((host, dict((name, self._hostvar(hostvars, host, name)) for name in HOST_VARIABLES))
                              for host in play_hosts)
+            me = task_vars.get("inventory_hostname")
+            for name in PLAY_LEVEL_VARIABLES:
+                if self._hostvar(hostvars, me, name) is None and task_vars.get(name) is not None:
+                    value = self._templar.template(task_vars[name])
+                    for values in host_vars.values():
+                        if values.get(name) is None:
+                            values[name] = plain(value)
             try:
                 all_hosts = boolean(args["authorized_keys_all_hosts"], strict=True)
             except TypeError:

@@ -732,3 +732,19 @@ def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_pat
     no_secrets(page, secrets)
     with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as handle:
         no_secrets(handle.read(), secrets)
+
+
+def test_key_pair_variables_set_as_play_variables(bed, proxy, tmp_path, ansible_playbook):
+    """Play (or role) variables are not in hostvars: the audit still checks the key pair they name."""
+    fleet = Fleet(bed, str(tmp_path), clean=True)
+    bed.client("ec2", "us-west-2").delete_key_pair(KeyName=fleet.name)
+    extra = fleet.extra_vars()
+    extra.update(audit_key_pair_name=extra.pop("key_pair_rotation_name"), audit_key_pair_regions=extra.pop("key_pair_rotation_regions"),
+                 audit_key_pair_key_dir=extra.pop("key_pair_rotation_key_dir"))
+    ansible_playbook("credentials_audit/audit_play_vars.yml", inventory=fleet.inventory(), env={"AWS_ENDPOINT_URL": proxy.url},
+                     extra_vars=extra)
+    report = fleet.report()
+    assert report["errors"] == []
+    assert report["scope"]["key_pair"] == fleet.name and report["scope"]["regions"] == sorted(REGIONS)
+    assert sorted((item["check"], item["environment"], item["region"]) for item in report["findings"]) == [
+        ("key_pair_missing", "prod", "us-west-2"), ("key_pair_missing", "staging", "us-west-2")]
