@@ -147,8 +147,9 @@ class ActionModule(ActionBase):
             return role.accounts(plan, results.get("identity"), results.get("controller_public"))
         if step == "verify":
             names = self._need(args, "host_results_var", step)
-            reads = dict((host, value.get("reads")) for host, value in self._host_results(task_vars, plan["hosts"], names).items())
-            return role.verify_groups(plan, reads)
+            mine = self._host_results(task_vars, plan["hosts"], names)
+            return role.verify_groups(plan, dict((host, value.get("reads")) for host, value in mine.items()),
+                                      dict((host, value.get("env_raw")) for host, value in mine.items()))
         accounts = self._need(args, "accounts", step)
         if step == "owners":
             return role.owners(plan, accounts, results.get("iam_first"), results.get("verify"))

@@ -23,9 +23,11 @@ Steps (each returns plain dicts/lists; secrets only in ``verify``):
    only whitelisted fields are copied).
 """
 
+import base64
 import os
 
 from ansible_collections.keyops.aws.plugins.module_utils import _audit
+from ansible_collections.keyops.aws.plugins.module_utils._env_file import EnvFile, EnvFileError
 from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import (
     RoleError,
     aws_id,
@@ -275,7 +277,6 @@ def accounts(plan, identity, controller_public=None):
 
 
 def _b64text(content):
-    import base64
     try:
         return base64.b64decode(content).decode("utf-8", "replace")
     except (ValueError, TypeError):
@@ -283,26 +284,51 @@ def _b64text(content):
 
 
 # --------------------------------------------------------------------------- step 3
-def verify_groups(plan, host_reads):
-    """Step 3. ``host_reads``: ``{host: registered loop of credentials_profile_info (return_secrets)}``.
-    Returns the key pairs to verify per AWS settings (holds secrets)."""
+def _env_pairs(result):
+    """``[(id_var, key id, secret)]`` of a registered slurp of an env file (loop item: an ``env_files`` item)."""
+    item = result.get("item") or {}
+    if not result.get("content"):
+        return []
+    try:
+        parsed = EnvFile.parse(base64.b64decode(result["content"]))
+        pairs = []
+        for entry in item.get("entries") or []:
+            key_id, secret = parsed.value(entry.get("id_var")), parsed.value(entry.get("secret_var"))
+            if key_id and secret:
+                pairs.append((entry.get("id_var"), key_id, secret))
+        return pairs
+    except (EnvFileError, ValueError, TypeError):
+        return []  # keyops.aws.env_file_credentials reports the problem (the same parser)
+
+
+def verify_groups(plan, host_reads, env_reads=None):
+    """Step 3. ``host_reads``: ``{host: registered loop of credentials_profile_info (return_secrets)}``;
+    ``env_reads``: ``{host: registered loop of slurp over the host's env_files}``. Returns the key pairs to verify
+    per AWS settings (holds secrets); a key's name is ``host\npath\nprofile or id variable``."""
     groups, index = [], {}
+
+    def add(host, path, slot, key_id, secret, token=None):
+        gid = plan["hosts"][host]["aws_id"]
+        group = index.get(gid)
+        if group is None:
+            group = index[gid] = {"aws_id": gid, "label": aws_label(plan["hosts"][host]["aws"]), "key_pairs": []}
+            groups.append(group)
+        key = {"access_key_id": key_id, "secret_access_key": secret, "name": "%s\n%s\n%s" % (host, path, slot)}
+        if token:
+            key["session_token"] = token
+        group["key_pairs"].append(key)
+
     for host in plan["hosts"]:
         for result in _results(host_reads.get(host)):
             path = result.get("item")
             for prof in result.get("profiles") or []:
                 if not (prof.get("aws_access_key_id") and prof.get("has_secret_access_key") and prof.get("secret_access_key")):
                     continue
-                gid = plan["hosts"][host]["aws_id"]
-                group = index.get(gid)
-                if group is None:
-                    group = index[gid] = {"aws_id": gid, "label": aws_label(plan["hosts"][host]["aws"]), "key_pairs": []}
-                    groups.append(group)
-                key = {"access_key_id": prof["aws_access_key_id"], "secret_access_key": prof["secret_access_key"],
-                       "name": "%s\n%s\n%s" % (host, path, prof.get("name"))}
-                if prof.get("has_session_token") and prof.get("session_token"):
-                    key["session_token"] = prof["session_token"]
-                group["key_pairs"].append(key)
+                add(host, path, prof.get("name"), prof["aws_access_key_id"], prof["secret_access_key"],
+                    prof.get("session_token") if prof.get("has_session_token") else None)
+        for result in _results((env_reads or {}).get(host)):
+            for id_var, key_id, secret in _env_pairs(result):
+                add(host, (result.get("item") or {}).get("path"), id_var, key_id, secret)
     for group in groups:
         group["label"] = "%s (%d key%s)" % (group["label"], len(group["key_pairs"]), "" if len(group["key_pairs"]) == 1 else "s")
     return {"verify_groups": groups, "sensitive": True}
@@ -406,7 +432,7 @@ def _env_mode(result):
     return "0600" if result.get("exists") else None
 
 
-def _store_facts(plan, host, env_reads, sm, ssm):
+def _store_facts(plan, host, env_reads, sm, ssm, verified):
     holders = []
     env_results = dict(((result.get("item") or {}).get("path"), result) for result in _results(env_reads))
     for entry in plan["entries"].get(host) or []:
@@ -428,6 +454,7 @@ def _store_facts(plan, host, env_reads, sm, ssm):
                 for item in result.get("entries") or []:
                     if item.get("id_var") == entry["id_var"]:
                         fact["access_key_id"] = item.get("access_key_id")
+                fact["verify"] = verified.get((host, entry["path"], entry["id_var"]))
         elif kind == "secretsmanager":
             fact.update(path=entry["secret_id"], slot=entry["id_key"], secret_slot=entry["secret_key"])
             _store_result(fact, sm.get((plan["hosts"][host]["aws_id"], entry["secret_id"])), "secret %s" % entry["secret_id"])
@@ -543,13 +570,13 @@ def facts(plan, account_plan, results, host_results, not_audited=()):
         if mine is None:
             continue
         errors = list(info["errors"])
-        if verify_errors and info["files"]:
+        if verify_errors and (info["files"] or info["env_files"]):
             errors += verify_errors
         hosts.append({
             "host": host,
             "environment": info["environment"],
             "credentials": _credentials_facts(plan, host, mine.get("reads"), verified),
-            "holders": _store_facts(plan, host, mine.get("env_reads"), sm, ssm),
+            "holders": _store_facts(plan, host, mine.get("env_reads"), sm, ssm, verified),
             "authorized_keys": _authorized_keys_facts(info["authorized_keys"], mine.get("ak_stat"), mine.get("ak_read")),
             "errors": errors,
         })

@@ -578,6 +578,8 @@ GREETING='hello world'
 DB_PASSWORD={db_password}
 BACKUP_AWS_ACCESS_KEY_ID={inact_id}
 BACKUP_AWS_SECRET_ACCESS_KEY={inact_secret}
+REPORTS_AWS_ACCESS_KEY_ID={mism_id}
+REPORTS_AWS_SECRET_ACCESS_KEY={wrong_secret}
 """
 DB_PASSWORD = "Db-Pa55word-never-in-output"
 
@@ -603,7 +605,7 @@ def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_pat
     def u(base):
         return "%s-%s" % (base, sfx)
 
-    for base in ("cross", "twoenv", "rotated", "gone", "inact"):
+    for base in ("cross", "twoenv", "rotated", "gone", "inact", "mism"):
         iam.create_user(UserName=u(base))
     cross1_id, cross1_secret = new_key(iam, u("cross"))
     cross2_id, cross2_secret = new_key(iam, u("cross"))
@@ -620,8 +622,9 @@ def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_pat
     iam.delete_access_key(UserName=u("gone"), AccessKeyId=gone_id)
     inact_id, inact_secret = new_key(iam, u("inact"))
     iam.update_access_key(UserName=u("inact"), AccessKeyId=inact_id, Status="Inactive")
+    mism_id, mism_secret = new_key(iam, u("mism"))
     secrets = bed.known_secrets() + [cross1_secret, cross2_secret, two1_secret, rot1_secret, gone_secret, inact_secret,
-                                     DB_PASSWORD]
+                                     mism_secret, WRONG_SECRET, DB_PASSWORD]
 
     # dev (host1): a credentials file holding twoenv's key, an SSM pair holding rotated's current key
     home = dict((host, os.path.join(bed.host(host)["home"], sfx)) for host in ("host1", "host2", "host3"))
@@ -640,7 +643,8 @@ def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_pat
     # deleted key
     env_path = os.path.join(home["host3"], "app.env")
     write_file(env_path, ENV_FILE.format(cross_id=cross2_id, cross_secret=cross2_secret, db_password=DB_PASSWORD,
-                                         inact_id=inact_id, inact_secret=inact_secret))
+                                         inact_id=inact_id, inact_secret=inact_secret, mism_id=mism_id,
+                                         wrong_secret=WRONG_SECRET))
     gone_secret_id = "audit-%s/gone" % sfx
     sm.create_secret(Name=gone_secret_id, SecretString=json.dumps(
         {"AccessKeyId": gone_id, "SecretAccessKey": gone_secret}))
@@ -660,6 +664,8 @@ def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_pat
             {"iam_user": u("cross"), "type": "env_file", "path": env_path},
             {"iam_user": u("inact"), "type": "env_file", "path": env_path, "id_var": "BACKUP_AWS_ACCESS_KEY_ID",
              "secret_var": "BACKUP_AWS_SECRET_ACCESS_KEY"},
+            {"iam_user": u("mism"), "type": "env_file", "path": env_path, "id_var": "REPORTS_AWS_ACCESS_KEY_ID",
+             "secret_var": "REPORTS_AWS_SECRET_ACCESS_KEY"},
             {"iam_user": u("gone"), "type": "secretsmanager", "secret_id": gone_secret_id, "id_key": "AccessKeyId",
              "secret_key": "SecretAccessKey"}]},
     }
@@ -701,6 +707,8 @@ def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_pat
         # the new holder types
         ("key_not_found", "prod", "host3", gone_secret_id, "AccessKeyId", u("gone"), gone_id, None),
         ("key_inactive", "prod", "host3", env_path, "BACKUP_AWS_ACCESS_KEY_ID", u("inact"), inact_id, None),
+        # the env file's key pairs are verified with STS too
+        ("secret_mismatch", "prod", "host3", env_path, "REPORTS_AWS_ACCESS_KEY_ID", u("mism"), mism_id, None),
     }
     assert got == want, "unexpected: %s; missing: %s" % (sorted(got - want, key=str), sorted(want - got, key=str))
     disagree = [item for item in report["findings"] if item["check"] == "holders_disagree"][0]

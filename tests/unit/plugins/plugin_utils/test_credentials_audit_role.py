@@ -182,3 +182,22 @@ def test_facts_report_failed_reads_as_problems():
     assert h1["credentials"][0]["error"] == "permission denied"
     assert h1["authorized_keys"]["error"] == "cannot stat"
     assert "verification with STS failed: no credentials" in h1["errors"]
+
+
+def test_env_file_key_pairs_are_verified_and_their_verdict_reaches_the_facts():
+    plan = role.scope(host_vars(), GROUPS)
+    env_file = 'A=1\nexport AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY="%s"\nB_ID=%s\n' % (KEY1, SECRET, KEY2)
+    raw = {"h3": {"results": [{"item": plan["hosts"]["h3"]["env_files"][0], "content": b64(env_file)}]}}
+    [group] = role.verify_groups(plan, {}, raw)["verify_groups"]
+    # B_ID has no secret: nothing to verify for it
+    assert group["key_pairs"] == [{"access_key_id": KEY1, "secret_access_key": SECRET, "name": "h3\n/etc/web.env\nAWS_ACCESS_KEY_ID"}]
+    # a file the parser refuses (a variable set twice) is left to env_file_credentials' own error
+    twice = {"h3": {"results": [{"item": plan["hosts"]["h3"]["env_files"][0], "content": b64(env_file + "AWS_ACCESS_KEY_ID=x\n")}]}}
+    assert role.verify_groups(plan, {}, twice)["verify_groups"] == []
+    accounts = role.accounts(plan, identity(plan, ["111", "111"]))
+    results = {"verify": {"results": [{"results": [{"name": "h3\n/etc/web.env\nAWS_ACCESS_KEY_ID", "reason": "secret_mismatch"}]}]}}
+    host_results = {"h3": {"env_reads": {"results": [{"item": {"path": "/etc/web.env"}, "exists": True,
+                                                      "entries": [{"id_var": "AWS_ACCESS_KEY_ID", "access_key_id": KEY1}]}]}}}
+    [h3] = role.facts(plan, accounts, results, host_results)["hosts"]
+    assert h3["holders"][0]["verify"] == {"reason": "secret_mismatch", "arn": None, "user_name": None}
+    assert h3["holders"][1]["verify"] is None
