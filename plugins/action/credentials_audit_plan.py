@@ -16,6 +16,7 @@ from ansible_collections.keyops.aws.plugins.plugin_utils import _credentials_aud
 from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import RoleError, has_sensitive_settings
 from ansible_collections.keyops.aws.plugins.plugin_utils._secret_result import contains_secret
 
+
 def plain(value):
     """Ansible's lazy/tagged containers as plain dicts, lists and strings."""
     if isinstance(value, Mapping):

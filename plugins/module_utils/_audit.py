@@ -332,8 +332,8 @@ def _check_profile(ctx, env, host, path, profile, iam_user, where=None, slot=Non
     reason = verify.get("reason")
     listed = ctx.iam_keys.get(scope, {}).get(key_id)
     status = listed[1].get("status") if listed else None
-    user_known = iam_user is not None and (iam_user in ctx.iam_users.get(scope, {})
-                                         or iam_user in ctx.missing_users.get(scope, set()))
+    user_known = iam_user is not None and (
+        iam_user in ctx.iam_users.get(scope, {}) or iam_user in ctx.missing_users.get(scope, set()))
     owner = listed[0] if listed else None
     if status == "Inactive" or (listed is None and reason == "key_inactive"):
         ctx.add(
@@ -867,10 +867,10 @@ def text_summary(report):
         lines.append("  ... %d more in report.json" % (len(report["findings"]) - 20))
     scheduled = report.get("scheduled_deletions") or []
     if scheduled:
-        lines.append("  %d key(s) deactivated by a rotation and scheduled for deletion (expected): %s"
-                     % (len(scheduled), ", ".join("%s of %s on %s%s" % (item["access_key_id"], item["iam_user"], item["deletion_date"][:10],
-                                                                        " (due)" if item["due"] else "")
-                                                   for item in scheduled[:5]) + (", ..." if len(scheduled) > 5 else "")))
+        shown = ", ".join("%s of %s on %s%s" % (item["access_key_id"], item["iam_user"], item["deletion_date"][:10],
+                                                 " (due)" if item["due"] else "") for item in scheduled[:5])
+        lines.append("  %d key(s) deactivated by a rotation and scheduled for deletion (expected): %s%s"
+                     % (len(scheduled), shown, ", ..." if len(scheduled) > 5 else ""))
     if report.get("errors"):
         lines.append("  %d collection problem(s): see errors in report.json" % len(report["errors"]))
     return lines

@@ -384,8 +384,8 @@ def owners(plan, account_plan, iam_first, verify):
         item = reads.get(key)
         if item is None:
             env = envs[environment]
-            base = first_items.get(key) or {"environment": environment, "environments": [environment],
-                                             "delete_after_days": env["delete_after_days"]}
+            base = first_items.get(key) or {
+                "environment": environment, "environments": [environment], "delete_after_days": env["delete_after_days"]}
             item = reads[key] = {"scope": key, "environment": base["environment"], "environments": base["environments"],
                                  "aws_id": env["aws_id"], "label": "%s (%s)" % (key, env["label"]), "user_names": [],
                                  "delete_after_days": base["delete_after_days"]}
