@@ -867,8 +867,9 @@ def text_summary(report):
         lines.append("  ... %d more in report.json" % (len(report["findings"]) - 20))
     scheduled = report.get("scheduled_deletions") or []
     if scheduled:
-        shown = ", ".join("%s of %s on %s%s" % (item["access_key_id"], item["iam_user"], item["deletion_date"][:10],
-                                                 " (due)" if item["due"] else "") for item in scheduled[:5])
+        shown = ", ".join(
+            "%s of %s on %s%s" % (item["access_key_id"], item["iam_user"], item["deletion_date"][:10], " (due)" if item["due"] else "")
+            for item in scheduled[:5])
         lines.append("  %d key(s) deactivated by a rotation and scheduled for deletion (expected): %s%s"
                      % (len(scheduled), shown, ", ..." if len(scheduled) > 5 else ""))
     if report.get("errors"):
