@@ -13,7 +13,12 @@ The facts (built by the role ``keyops.aws.credentials_audit`` from the info modu
   and a profile is ``{name, access_key_id, has_secret_access_key, verify: {reason, arn, user_name} | None}``;
   ``errors`` (optional) lists problems met while collecting the host's facts;
   ``authorized_keys`` is ``{path, exists, content | keys, error}``.
-- ``iam``: ``{environment: {users: [iam_access_key_info user], missing_users: [name], error}}``.
+  ``holders`` (optional) lists the env file entries, Secrets Manager secrets and SSM parameter pairs the
+  host lists: ``{type, path, slot, secret_slot, iam_user, exists, access_key_id, mode, error, verify}``.
+- ``iam``: ``{environment: {users: [iam_access_key_info user], missing_users: [name], error, delete_after_days}}``.
+- ``accounts`` (optional): ``{environment: AWS account id}`` (from STS). Environments of one account
+  share their IAM facts: a user held in several of them is one user (one finding, holders compared
+  across them).
 - ``key_pairs``: ``{environment: {name, regions: {region: {present, public_key, fingerprint}},
   found_elsewhere: [region], error}}``.
 - ``controller``: ``{key_dir, name, public_key, public_key_path, private_key: {path, exists, mode},
@@ -54,12 +59,14 @@ CHECK_IDS = tuple(check[0] for check in CHECKS)
 CHECK_SEVERITY = dict((check[0], check[1]) for check in CHECKS)
 CHECK_TITLE = dict((check[0], check[2]) for check in CHECKS)
 
-FINDING_FIELDS = ("check", "severity", "environment", "host", "path", "profile", "iam_user", "access_key_id",
+FINDING_FIELDS = ("check", "severity", "environment", "account", "host", "path", "profile", "iam_user", "access_key_id",
                   "region", "key_pair", "message", "fix")
 
 KEY_ID_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 PRIVATE_KEY_MODES = (0o600, 0o400)
 DEFAULT_ENVIRONMENT = "ungrouped"
+# keyops.aws.access_key_rotation's access_key_rotation_delete_after_days default
+DEFAULT_DELETE_AFTER_DAYS = 7
 
 ROTATE_ACCESS_KEYS = "ansible-playbook keyops.aws.rotate_access_keys"
 ROTATE_KEY_PAIRS = "ansible-playbook keyops.aws.rotate_key_pairs"
@@ -228,7 +235,12 @@ def _sort_key(item):
 
 
 class _Context:
-    """Indexes built once from the facts."""
+    """Indexes built once from the facts.
+
+    IAM facts are indexed by *IAM scope*: the AWS account of the environment (``facts["accounts"]``,
+    from STS) when known, else the environment itself. Environments of one account share one scope,
+    so a user held in several of them is one user.
+    """
 
     def __init__(self, facts, max_age_days, unused_days, now):
         self.facts = facts
@@ -237,26 +249,58 @@ class _Context:
         self.now = now
         self.findings = []
         self.errors = []
-        # environment -> key id -> (user name, key dict)
+        self.scheduled = []
+        self.accounts = dict((str(env), str(acct)) for env, acct in (facts.get("accounts") or {}).items() if acct)
+        # scope -> key id -> (user name, key dict)
         self.iam_keys = {}
-        # environment -> user name -> user dict
+        # scope -> user name -> user dict
         self.iam_users = {}
-        # environment -> set of user names reported missing
+        # scope -> set of user names reported missing
         self.missing_users = {}
+        # scope -> user name -> environments whose IAM facts list the user
+        self.iam_envs = {}
+        # scope -> grace in days before the rotation deletes a deactivated key
+        self.delete_after = {}
         for env, data in sorted((facts.get("iam") or {}).items()):
             data = data or {}
-            self.iam_keys[env] = {}
-            self.iam_users[env] = {}
-            self.missing_users[env] = set(data.get("missing_users") or [])
+            scope = self.scope_of(env)
+            self.iam_keys.setdefault(scope, {})
+            self.iam_users.setdefault(scope, {})
+            self.missing_users.setdefault(scope, set()).update(data.get("missing_users") or [])
+            if data.get("delete_after_days") is not None:
+                self.delete_after[scope] = max(self.delete_after.get(scope, 0), int(data["delete_after_days"]))
             if data.get("error"):
                 self.error(env, None, None, "IAM: %s" % data["error"])
             for user in data.get("users") or []:
                 name = user.get("user_name")
-                self.iam_users[env][name] = user
+                self.iam_envs.setdefault(scope, {}).setdefault(name, set()).add(env)
+                known = self.iam_users[scope].get(name)
+                if known is not None:  # read twice (two environments of one account): one user
+                    seen = set(key.get("access_key_id") for key in known.get("access_keys") or [])
+                    extra = [key for key in user.get("access_keys") or [] if key.get("access_key_id") not in seen]
+                    user = dict(known, access_keys=list(known.get("access_keys") or []) + extra)
+                self.iam_users[scope][name] = user
                 for key in user.get("access_keys") or []:
-                    self.iam_keys[env][key.get("access_key_id")] = (name, key)
-        # environment -> iam user -> [(host, path, profile, key id)]
+                    self.iam_keys[scope][key.get("access_key_id")] = (name, key)
+        self.missing_users = dict((scope, names - set(self.iam_users.get(scope, {}))) for scope, names in self.missing_users.items())
+        # scope -> iam user -> [(host, path, profile, key id, environment)]
         self.holders = {}
+        # scope -> iam user -> environments holding a key of the user
+        self.user_envs = {}
+
+    def scope_of(self, env):
+        account = self.accounts.get(env)
+        return ("account", account) if account else ("environment", env)
+
+    def account_of(self, env):
+        return self.accounts.get(env)
+
+    def envs_of_user(self, scope, user):
+        """The environments a user-level finding names: those holding the user's keys, else those whose IAM facts list it."""
+        envs = self.user_envs.get(scope, {}).get(user) or self.iam_envs.get(scope, {}).get(user) or set()
+        if not envs:
+            envs = {scope[1]} if scope[0] == "environment" else set()
+        return ",".join(sorted(envs)) or None
 
     def add(self, check, message, fix, **fields):
         self.findings.append(finding(check, message, fix, **fields))
@@ -265,38 +309,44 @@ class _Context:
         self.errors.append({"environment": environment, "host": host, "path": path, "message": str(message)})
 
 
-def _check_profile(ctx, env, host, path, profile, iam_user):
+def _check_profile(ctx, env, host, path, profile, iam_user, where=None, slot=None, id_name="aws_access_key_id"):
+    """The key-level checks of one holder: a credentials-file profile, or (``where``/``slot`` given) an
+    env file entry, a Secrets Manager secret or an SSM parameter pair."""
     key_id = profile.get("access_key_id")
     name = profile.get("name")
-    where = "%s [%s] on %s" % (path, name, host)
-    fields = dict(environment=env, host=host, path=path, profile=name, iam_user=iam_user, access_key_id=key_id)
+    where = where or "%s [%s] on %s" % (path, name, host)
+    slot = slot or "[%s] of %s" % (name, path)
+    scope = ctx.scope_of(env)
+    fields = dict(environment=env, account=ctx.account_of(env), host=host, path=path, profile=name, iam_user=iam_user,
+                  access_key_id=key_id)
     if is_malformed_key_id(key_id):
         ctx.add(
             "malformed_key_id",
-            "%s holds aws_access_key_id %r, which is not an access key id (20 characters starting with AKIA or ASIA); "
-            "AWS answers InvalidClientTokenId/InvalidAccessKeyId" % (where, key_id),
-            "Correct aws_access_key_id in [%s] of %s (a typo or a truncated paste); when the profile is listed in "
-            "access_key_rotation_credentials, %s rewrites it with the user's current key" % (name, path, ROTATE_ACCESS_KEYS),
+            "%s holds %s %r, which is not an access key id (20 characters starting with AKIA or ASIA); "
+            "AWS answers InvalidClientTokenId/InvalidAccessKeyId" % (where, id_name, key_id),
+            "Correct %s in %s (a typo or a truncated paste); when the holder is listed in "
+            "access_key_rotation_credentials, %s rewrites it with the user's current key" % (id_name, slot, ROTATE_ACCESS_KEYS),
             **fields)
         return
     verify = profile.get("verify") or {}
     reason = verify.get("reason")
-    listed = ctx.iam_keys.get(env, {}).get(key_id)
+    listed = ctx.iam_keys.get(scope, {}).get(key_id)
     status = listed[1].get("status") if listed else None
-    user_known = iam_user is not None and (iam_user in ctx.iam_users.get(env, {}) or iam_user in ctx.missing_users.get(env, set()))
+    user_known = iam_user is not None and (
+        iam_user in ctx.iam_users.get(scope, {}) or iam_user in ctx.missing_users.get(scope, set()))
     owner = listed[0] if listed else None
     if status == "Inactive" or (listed is None and reason == "key_inactive"):
         ctx.add(
             "key_inactive",
             "%s holds %s, which exists in IAM%s but is Inactive: every call with it fails with InvalidClientTokenId"
             % (where, key_id, " (user %s)" % owner if owner else ""),
-            "Give this holder the user's Active key: %s --limit %s (the profile must be listed in access_key_rotation_credentials); "
+            "Give this holder the user's Active key: %s --limit %s (the holder must be listed in access_key_rotation_credentials); "
             "or, if the key was deactivated by mistake, aws iam update-access-key --access-key-id %s --status Active%s"
             % (ROTATE_ACCESS_KEYS, host, key_id, " --user-name %s" % owner if owner else ""),
             **fields)
         return
     if listed is None and (reason == "key_not_found" or (reason is None and key_id.startswith("AKIA") and user_known)):
-        if iam_user in ctx.missing_users.get(env, set()):
+        if iam_user in ctx.missing_users.get(scope, set()):
             detail = "IAM user %s does not exist in this account" % iam_user
         elif iam_user:
             detail = "it is not a key of IAM user %s and AWS does not know it (deleted, or from another account)" % iam_user
@@ -305,9 +355,9 @@ def _check_profile(ctx, env, host, path, profile, iam_user):
         ctx.add(
             "key_not_found",
             "%s holds %s: %s; calls fail with InvalidClientTokenId/InvalidAccessKeyId" % (where, key_id, detail),
-            "Put a current key of the right user in [%s] of %s: %s --limit %s with the profile listed in "
-            "access_key_rotation_credentials (iam_user, path, profile); check that the environment's AWS account is the "
-            "key's account" % (name, path, ROTATE_ACCESS_KEYS, host),
+            "Put a current key of the right user in %s: %s --limit %s with the holder listed in "
+            "access_key_rotation_credentials (iam_user, type and where); check that the environment's AWS account is the "
+            "key's account" % (slot, ROTATE_ACCESS_KEYS, host),
             **fields)
         return
     if reason == "secret_mismatch":
@@ -315,9 +365,21 @@ def _check_profile(ctx, env, host, path, profile, iam_user):
             "secret_mismatch",
             "%s holds %s with a secret access key that does not belong to it: AWS answers SignatureDoesNotMatch "
             "(key id and secret from two different keys, or a damaged secret)" % (where, key_id),
-            "Rewrite the key pair of [%s] in %s: %s --limit %s (writes the id and secret of one key together), or restore "
-            "the matching secret from where the key was issued" % (name, path, ROTATE_ACCESS_KEYS, host),
+            "Rewrite the key pair of %s: %s --limit %s (writes the id and secret of one key together), or restore "
+            "the matching secret from where the key was issued" % (slot, ROTATE_ACCESS_KEYS, host),
             **fields)
+
+
+def _hold(ctx, env, user, host, where, key_id):
+    """Record that ``where`` on ``host`` (a listed holder) holds ``key_id`` of ``user``."""
+    scope = ctx.scope_of(env)
+    ctx.holders.setdefault(scope, {}).setdefault(user, []).append((host, where, key_id, env))
+    ctx.user_envs.setdefault(scope, {}).setdefault(user, set()).add(env)
+
+
+def _seen_user(ctx, env, user):
+    if user:
+        ctx.user_envs.setdefault(ctx.scope_of(env), {}).setdefault(user, set()).add(env)
 
 
 def _check_credentials(ctx, host_facts):
@@ -335,14 +397,7 @@ def _check_credentials(ctx, host_facts):
             ctx.error(env, host, path, "the credentials file does not exist (named by access_key_rotation_credentials for %s)"
                       % ", ".join(sorted("%s [%s]" % (user, prof) for prof, user in managed.items())))
             continue
-        mode = parse_mode(cred.get("mode"))
-        if mode is not None and mode & 0o077:
-            ctx.add(
-                "file_mode_open",
-                "%s on %s has mode %04o: the group or others can read the secret keys in it (it must be 0600)" % (path, host, mode),
-                "chmod 0600 %s on %s (keyops.aws.credentials_profile and %s write credentials files 0600)"
-                % (path, host, ROTATE_ACCESS_KEYS),
-                environment=env, host=host, path=path)
+        _check_file_mode(ctx, env, host, path, cred.get("mode"), "credentials file", "keyops.aws.credentials_profile")
         seen_profiles = set()
         for profile in cred.get("profiles") or []:
             name = profile.get("name")
@@ -353,31 +408,84 @@ def _check_credentials(ctx, host_facts):
             if iam_user is None:
                 verify = profile.get("verify") or {}
                 iam_user = verify.get("user_name") or user_from_arn(verify.get("arn"))
+                _seen_user(ctx, env, iam_user)
             elif name in managed:
-                ctx.holders.setdefault(env, {}).setdefault(iam_user, []).append((host, path, name, profile.get("access_key_id")))
+                _hold(ctx, env, iam_user, host, "%s [%s]" % (path, name), profile.get("access_key_id"))
             _check_profile(ctx, env, host, path, profile, iam_user)
         for prof, user in sorted(managed.items()):
             if prof not in seen_profiles:
                 ctx.error(env, host, path, "profile [%s] (IAM user %s) named by access_key_rotation_credentials is not in the file"
                           % (prof, user))
+    for holder in host_facts.get("holders") or []:
+        _check_store_holder(ctx, env, host, holder)
+
+
+def _check_file_mode(ctx, env, host, path, mode, what, module):
+    mode = parse_mode(mode)
+    if mode is not None and mode & 0o077:
+        ctx.add(
+            "file_mode_open",
+            "%s on %s has mode %04o: the group or others can read the secret keys in it (it must be 0600)" % (path, host, mode),
+            "chmod 0600 %s on %s (%s and %s write %ss 0600)" % (path, host, module, ROTATE_ACCESS_KEYS, what),
+            environment=env, host=host, path=path)
+
+
+HOLDER_TEXT = {
+    # type: (where on host, the slot in a fix, the id's name)
+    "env_file": ("env file %(path)s (%(slot)s) on %(host)s", "%(slot)s of the env file %(path)s"),
+    "secretsmanager": ("Secrets Manager secret %(path)s (key %(slot)s, listed by %(host)s)",
+                       "the JSON key %(slot)s of the secret %(path)s"),
+    "ssm_parameter": ("SSM parameter %(path)s (listed by %(host)s)", "the parameter pair %(path)s / %(secret)s"),
+}
+
+
+def _check_store_holder(ctx, env, host, holder):
+    """An env file entry, a Secrets Manager secret or an SSM parameter pair listed in access_key_rotation_credentials:
+    ``{type, path, slot, secret_slot, iam_user, exists, access_key_id, mode, error}`` (``path``: the file, the secret_id
+    or the id parameter; ``slot``: the id variable or JSON key)."""
+    kind = holder.get("type")
+    if kind not in HOLDER_TEXT:
+        ctx.error(env, host, holder.get("path"), "unknown holder type %r" % (kind,))
+        return
+    path = holder.get("path")
+    user = holder.get("iam_user")
+    values = {"path": path, "slot": holder.get("slot") or "", "secret": holder.get("secret_slot") or "", "host": host}
+    where, slot = HOLDER_TEXT[kind][0] % values, HOLDER_TEXT[kind][1] % values
+    if holder.get("error"):
+        ctx.error(env, host, path, holder["error"])
+        return
+    if not holder.get("exists", True) or not holder.get("access_key_id"):
+        ctx.error(env, host, path, "%s holds no access key id (named by access_key_rotation_credentials for %s)" % (where, user))
+        return
+    if kind == "env_file":
+        _check_file_mode(ctx, env, host, path, holder.get("mode"), "env file", "keyops.aws.env_file_credentials")
+    _hold(ctx, env, user, host, where, holder["access_key_id"])
+    profile = {"name": holder.get("slot"), "access_key_id": holder["access_key_id"], "verify": holder.get("verify")}
+    _check_profile(ctx, env, host, path, profile, user, where=where, slot=slot, id_name=holder.get("slot") or "the key id")
+
+
+def _envs_text(envs):
+    return ",".join(sorted(set(envs))) or None
 
 
 def _check_holders(ctx):
-    for env in sorted(ctx.holders):
-        for user in sorted(ctx.holders[env]):
-            holders = ctx.holders[env][user]
-            key_ids = sorted(set(entry[3] for entry in holders))
+    for scope in sorted(ctx.holders):
+        for user in sorted(ctx.holders[scope]):
+            holders = ctx.holders[scope][user]
+            key_ids = sorted(set(entry[2] for entry in holders))
             if len(key_ids) < 2:
                 continue
-            newest = _newest_active(ctx.iam_users.get(env, {}).get(user))
-            held = "; ".join("%s holds %s in %s [%s]" % (host, key, path, prof) for host, path, prof, key in sorted(holders))
+            newest = _newest_active(ctx.iam_users.get(scope, {}).get(user))
+            envs = set(entry[3] for entry in holders)
+            held = "; ".join("%s holds %s in %s" % (host, key, where) for host, where, key, _env in sorted(holders))
             ctx.add(
                 "holders_disagree",
-                "the holders of IAM user %s hold %d different keys (%s): a rotation cannot retire any of them safely%s"
-                % (user, len(key_ids), held, "; the user's newest Active key is %s" % newest if newest else ""),
+                "the holders of IAM user %s%s hold %d different keys (%s): a rotation cannot retire any of them safely%s"
+                % (user, " (account %s, environments %s)" % (scope[1], ", ".join(sorted(envs))) if len(envs) > 1 else "",
+                   len(key_ids), held, "; the user's newest Active key is %s" % newest if newest else ""),
                 "%s --limit %s (converges every holder of %s on one verified key, then retires the others)"
                 % (ROTATE_ACCESS_KEYS, ",".join(sorted(set(entry[0] for entry in holders))), user),
-                environment=env, iam_user=user)
+                environment=_envs_text(envs), account=scope[1] if scope[0] == "account" else None, iam_user=user)
 
 
 def _newest_active(user):
@@ -408,12 +516,44 @@ def _retire_candidate(keys, held):
     return sorted(keys, key=created)[0], "Active and held: move its holders first"
 
 
+def _scheduled(ctx, scope, env, user_name, key):
+    """A key the rotation deactivated and recorded (user tag keyops:deactivated:<id>): it is deleted by the first
+    rotation run once delete_after_days have passed. Expected state, not a finding."""
+    deactivated = parse_date(key.get("deactivated_date"))
+    days = ctx.delete_after.get(scope, DEFAULT_DELETE_AFTER_DAYS)
+    deletion = deactivated + datetime.timedelta(days=days)
+    ctx.scheduled.append({
+        "environment": env,
+        "account": scope[1] if scope[0] == "account" else None,
+        "iam_user": _text(user_name),
+        "access_key_id": _text(key.get("access_key_id")),
+        "deactivated_date": deactivated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "delete_after_days": days,
+        "deletion_date": deletion.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "due": deletion <= ctx.now,
+    })
+
+
+def _room_is_scheduled(keys):
+    """True when the keys a rotation deletes to make room for a new key are all keys it deactivated and
+    scheduled for deletion itself (the normal state during a rotation's grace period)."""
+    order = room_order([dict(key, create_date=parse_date(key.get("create_date")),
+                             deactivated_date=parse_date(key.get("deactivated_date"))) for key in keys])
+    needed = len(keys) - 1
+    return len(order) >= needed and all(key.get("deactivated_date") for key in order[:needed])
+
+
 def _check_iam_users(ctx):
-    for env in sorted(ctx.iam_users):
-        held = set(entry[3] for entries in ctx.holders.get(env, {}).values() for entry in entries)
-        for user_name in sorted(ctx.iam_users[env]):
-            user = ctx.iam_users[env][user_name]
+    for scope in sorted(ctx.iam_users):
+        held = set(entry[2] for entries in ctx.holders.get(scope, {}).values() for entry in entries)
+        for user_name in sorted(ctx.iam_users[scope]):
+            user = ctx.iam_users[scope][user_name]
             keys = list(user.get("access_keys") or [])
+            env = ctx.envs_of_user(scope, user_name)
+            account = scope[1] if scope[0] == "account" else None
+            for key in keys:
+                if key.get("status") != "Active" and key.get("deactivated_date"):
+                    _scheduled(ctx, scope, env, user_name, key)
             for key in keys:
                 key_id = key.get("access_key_id")
                 if key.get("status") != "Active":
@@ -426,7 +566,7 @@ def _check_iam_users(ctx):
                         "Active key %s of IAM user %s is %d days old (maximum %d)" % (key_id, user_name, age, ctx.max_age_days),
                         "%s (rotates keys older than access_key_rotation_max_age_days and pushes the new one to every holder)"
                         % ROTATE_ACCESS_KEYS,
-                        environment=env, iam_user=user_name, access_key_id=key_id)
+                        environment=env, account=account, iam_user=user_name, access_key_id=key_id)
                 last_used = parse_date(key.get("last_used_date"))
                 unused = days_between(last_used or created, ctx.now)
                 if unused is not None and unused >= ctx.unused_days:
@@ -437,12 +577,13 @@ def _check_iam_users(ctx):
                         % (key_id, user_name, detail, ctx.unused_days, "; a credentials file still holds it" if key_id in held else ""),
                         "If nothing needs it, deactivate it (aws iam update-access-key --user-name %s --access-key-id %s --status Inactive) "
                         "and remove it from its holders; otherwise ignore this low finding" % (user_name, key_id),
-                        environment=env, iam_user=user_name, access_key_id=key_id)
-            if len(keys) >= 2:
+                        environment=env, account=account, iam_user=user_name, access_key_id=key_id)
+            if len(keys) >= 2 and not _room_is_scheduled(keys):
                 candidate, why = _retire_candidate(keys, held)
                 cand_id = candidate.get("access_key_id")
                 if why == "Inactive":
-                    fix = ("Nothing urgent: the next rotation deletes Inactive key %s first; to free the slot now: "
+                    fix = ("The next rotation deletes Inactive key %s first (it has no deactivation record, so nothing scheduled "
+                           "its deletion: check that nobody needs it); to free the slot now: "
                            "aws iam delete-access-key --user-name %s --access-key-id %s" % (cand_id, user_name, cand_id))
                 else:
                     kept = [key.get("access_key_id") for key in keys if key.get("access_key_id") != cand_id]
@@ -458,9 +599,11 @@ def _check_iam_users(ctx):
                     % (user_name, len(keys), ", ".join("%s %s" % (key.get("access_key_id"), key.get("status")) for key in keys),
                        cand_id, why),
                     fix,
-                    environment=env, iam_user=user_name, access_key_id=cand_id)
-        for user_name in sorted(ctx.missing_users.get(env, ())):
-            ctx.error(env, None, None, "IAM user %s named by access_key_rotation_credentials does not exist" % user_name)
+                    environment=env, account=account, iam_user=user_name, access_key_id=cand_id)
+    for scope in sorted(ctx.missing_users):
+        for user_name in sorted(ctx.missing_users[scope]):
+            ctx.error(ctx.envs_of_user(scope, user_name), None, None,
+                      "IAM user %s named by access_key_rotation_credentials does not exist" % user_name)
 
 
 def _region_material(info):
@@ -604,6 +747,11 @@ def evaluate(facts, max_age_days=90, unused_days=90, now=None):
     Thresholds are inclusive: an Active key whose age (or time unused) in whole days is at least
     the threshold is flagged. ``now`` is a datetime (default: the current time).
     """
+    ctx = _evaluate(facts, max_age_days, unused_days, now)
+    return ctx.findings, ctx.errors
+
+
+def _evaluate(facts, max_age_days, unused_days, now):
     if not isinstance(facts, dict):
         raise AuditError("the audit facts must be a dict")
     for label, value in (("max_age_days", max_age_days), ("unused_days", unused_days)):
@@ -630,30 +778,43 @@ def evaluate(facts, max_age_days=90, unused_days=90, now=None):
     _check_controller(ctx)
     for host in facts.get("not_audited") or []:
         ctx.error(None, host, None, "host not audited (unreachable or failed before its facts were collected)")
-    return sorted(ctx.findings, key=_sort_key), ctx.errors
+    ctx.findings = sorted(ctx.findings, key=_sort_key)
+    ctx.scheduled.sort(key=lambda item: (item["deletion_date"], item["iam_user"] or "", item["access_key_id"] or ""))
+    return ctx
 
 
 def key_ages(facts, max_age_days=90, unused_days=90, now=None):
     """Every key of the audited IAM users with its age and days unused (whole days, so a report is stable
-    within a day): data for the report's chart."""
+    within a day): data for the report's chart. A key read in several environments of one account is one row."""
     now = _as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc)
-    rows = []
+    accounts = dict((str(env), str(acct)) for env, acct in (facts.get("accounts") or {}).items() if acct)
+    rows = {}
     for env in sorted(facts.get("iam") or {}):
+        account = accounts.get(env)
         for user in (facts["iam"][env] or {}).get("users") or []:
             for key in user.get("access_keys") or []:
+                ident = (account or "env:" + env, user.get("user_name"), key.get("access_key_id"))
+                if ident in rows:
+                    rows[ident]["environments"].add(env)
+                    continue
                 created = parse_date(key.get("create_date"))
                 last_used = parse_date(key.get("last_used_date"))
-                rows.append({
-                    "environment": env,
+                rows[ident] = {
+                    "environments": {env},
+                    "account": account,
                     "iam_user": _text(user.get("user_name")),
                     "access_key_id": _text(key.get("access_key_id")),
                     "status": _text(key.get("status")),
                     "age_days": days_between(created, now),
                     "unused_days": days_between(last_used or created, now),
                     "create_date": created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else None,
-                })
-    rows.sort(key=lambda row: (row["environment"], row["iam_user"] or "", row["access_key_id"] or ""))
-    return rows
+                }
+    out = []
+    for row in rows.values():
+        row["environment"] = ",".join(sorted(row.pop("environments")))
+        out.append(row)
+    out.sort(key=lambda row: (row["environment"], row["iam_user"] or "", row["access_key_id"] or ""))
+    return out
 
 
 def summarize(findings, fail_on="none"):
@@ -704,6 +865,13 @@ def text_summary(report):
         lines.append("  - " + describe(item))
     if len(report["findings"]) > 20:
         lines.append("  ... %d more in report.json" % (len(report["findings"]) - 20))
+    scheduled = report.get("scheduled_deletions") or []
+    if scheduled:
+        shown = ", ".join(
+            "%s of %s on %s%s" % (item["access_key_id"], item["iam_user"], item["deletion_date"][:10], " (due)" if item["due"] else "")
+            for item in scheduled[:5])
+        lines.append("  %d key(s) deactivated by a rotation and scheduled for deletion (expected): %s%s"
+                     % (len(scheduled), shown, ", ..." if len(scheduled) > 5 else ""))
     if report.get("errors"):
         lines.append("  %d collection problem(s): see errors in report.json" % len(report["errors"]))
     return lines
@@ -712,7 +880,8 @@ def text_summary(report):
 def build_report(facts, max_age_days=90, unused_days=90, fail_on="none", now=None):
     """The whole report (what report.json holds), from the facts."""
     now = _as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    findings, errors = evaluate(facts, max_age_days=max_age_days, unused_days=unused_days, now=now)
+    ctx = _evaluate(facts, max_age_days, unused_days, now)
+    findings, errors = ctx.findings, ctx.errors
     environments = sorted(set(
         [host.get("environment") or DEFAULT_ENVIRONMENT for host in facts.get("hosts") or []]
         + list((facts.get("iam") or {}).keys()) + list((facts.get("key_pairs") or {}).keys())))
@@ -722,7 +891,9 @@ def build_report(facts, max_age_days=90, unused_days=90, fail_on="none", now=Non
         "hosts": sorted(set(_text(host.get("host")) for host in facts.get("hosts") or [])),
         "credentials_files": sum(len(host.get("credentials") or []) for host in facts.get("hosts") or []),
         "profiles": sum(len(cred.get("profiles") or []) for host in facts.get("hosts") or [] for cred in host.get("credentials") or []),
-        "iam_users": sum(len((data or {}).get("users") or []) for data in (facts.get("iam") or {}).values()),
+        "other_holders": sum(len(host.get("holders") or []) for host in facts.get("hosts") or []),
+        "iam_users": sum(len(users) for users in ctx.iam_users.values()),
+        "accounts": sorted(set(ctx.accounts.values())),
         "key_pair": controller.get("name"),
         "regions": sorted(set(region for data in (facts.get("key_pairs") or {}).values() for region in ((data or {}).get("regions") or {}))),
         "authorized_keys_files": sum(1 for host in facts.get("hosts") or [] if host.get("authorized_keys")),
@@ -736,6 +907,7 @@ def build_report(facts, max_age_days=90, unused_days=90, fail_on="none", now=Non
         "checks": [{"check": check, "severity": severity, "title": title} for check, severity, title in CHECKS],
         "findings": findings,
         "keys": key_ages(facts, max_age_days, unused_days, now),
+        "scheduled_deletions": ctx.scheduled,
         "errors": errors,
     }
 

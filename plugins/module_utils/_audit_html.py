@@ -119,6 +119,12 @@ TEMPLATE = "".join([
     r'{%- else -%}', '\n',
     r'<p id="no-findings">No findings: every audited credential is consistent.</p>', '\n',
     r'{%- endif %}', '\n',
+    r'{% if scheduled %}<h2>Keys scheduled for deletion ({{ scheduled | length }}): expected after a rotation</h2>',
+    r'<table class="scheduled"><tr><th>environment</th><th>IAM user</th><th>key id</th><th>deactivated</th>',
+    r'<th>deleted by the first rotation run after</th></tr>', '\n',
+    r'{%- for item in scheduled %}<tr><td>{{ item.environment or "" }}</td><td>{{ item.iam_user }}</td>',
+    r'<td><code>{{ item.access_key_id }}</code></td><td>{{ item.deactivated_date }}</td><td>{{ item.deletion_date }}',
+    r'{% if item.due %} (due){% endif %}</td></tr>{% endfor %}</table>{% endif %}', '\n',
     r'{% if errors %}<h2>Not audited / collection problems ({{ errors | length }})</h2><table class="errors"><tr>',
     r'<th>environment</th><th>host</th><th>path</th><th>problem</th></tr>', '\n',
     r'{%- for err in errors %}<tr><td>{{ err.environment or "" }}</td><td>{{ err.host or "" }}</td><td>',
@@ -146,6 +152,8 @@ MIN_BAR_WIDTH = 6.0
 def _matrix(report):
     envs = list(report["scope"].get("environments") or [])
     findings = report["findings"]
+    # findings about a user held in several environments of one account name them all ("dev,staging")
+    envs += sorted(set(item["environment"] for item in findings if item["environment"] and item["environment"] not in envs))
     if any(item["environment"] is None for item in findings):
         envs.append(None)
     if not envs:
@@ -206,4 +214,5 @@ def render(report):
         title=title, css=Markup(CSS), report=report, scope=report["scope"], thresholds=report["thresholds"], summary=summary,
         legend=LEGEND, checks=report["checks"], matrix=_matrix(report), chart=_chart(report),
         findings=_findings(report["findings"]), errors=report.get("errors") or [],
+        scheduled=report.get("scheduled_deletions") or [],
     )

@@ -59,6 +59,7 @@ def run_module(module):
         "key_pairs": params["key_pairs"] or {},
         "controller": params["controller"] or {},
         "not_audited": params["not_audited"] or [],
+        "accounts": params.get("accounts") or {},
     }
     result = {"changed": False, "report_dir": report_dir}
     try:
@@ -83,6 +84,7 @@ def run_module(module):
             summary=report["summary"],
             findings=report["findings"],
             errors=report["errors"],
+            scheduled_deletions=report["scheduled_deletions"],
             lines=_audit.text_summary(report),
             fail_message=_audit.fail_message(report) if report["summary"]["failed"] else None,
         )

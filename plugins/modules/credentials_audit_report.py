@@ -34,14 +34,26 @@ options:
         C({profile, iam_user}) from C(access_key_rotation_credentials); each profile is C({name, access_key_id,
         has_secret_access_key, verify}) where C(verify) is C({reason, arn}) from M(keyops.aws.access_key_verify) or null.
       - C(authorized_keys) is C({path, exists, content, error}) (or C(keys), a list of public key lines) or null.
+      - C(holders) (optional) lists the env file entries, Secrets Manager secrets and SSM parameter pairs the host lists,
+        each C({type, path, slot, secret_slot, iam_user, exists, access_key_id, mode, error}).
     type: list
     elements: dict
     default: []
   iam:
     description:
-      - Per environment, C({users, missing_users, error}); C(users) as returned by M(keyops.aws.iam_access_key_info).
+      - Per environment, C({users, missing_users, error, delete_after_days}); C(users) as returned by
+        M(keyops.aws.iam_access_key_info); C(delete_after_days) is the rotation's grace before it deletes a key it
+        deactivated (default V(7)).
     type: dict
     default: {}
+  accounts:
+    description:
+      - Per environment, its AWS account id (from STS GetCallerIdentity). Environments of one account share their
+        IAM facts - a user held in several of them is one user, with one finding and its holders compared across
+        the environments. An environment not listed is its own scope.
+    type: dict
+    default: {}
+    version_added: 0.2.0
   key_pairs:
     description:
       - Per environment, C({name, regions, found_elsewhere, error}) with C(regions) a dict
@@ -174,8 +186,14 @@ findings:
       description: V(high), V(medium) or V(low).
       type: str
     environment:
-      description: The host's C(keyops_environment), else its first inventory group.
+      description:
+        - The host's C(keyops_environment), else its first inventory group. A finding about an IAM user names every
+          environment of the account holding the user, comma-separated.
       type: str
+    account:
+      description: The AWS account of the finding's IAM facts, when known.
+      type: str
+      version_added: 0.2.0
     host:
       description: Inventory hostname.
       type: str
@@ -203,6 +221,15 @@ findings:
     fix:
       description: The command or role variable that resolves it.
       type: str
+scheduled_deletions:
+  description:
+    - The keys a rotation deactivated and scheduled for deletion (user tag C(keyops:deactivated:<id>)) - expected
+      state, not a finding - each with C(environment), C(account), C(iam_user), C(access_key_id), C(deactivated_date),
+      C(delete_after_days), C(deletion_date) (the first rotation run after it deletes the key) and C(due).
+  type: list
+  elements: dict
+  returned: success
+  version_added: 0.2.0
 errors:
   description: Problems that prevented a check (unreadable file, missing IAM user, host not audited).
   type: list
@@ -231,6 +258,7 @@ def main():
             hosts=dict(type="list", elements="dict", default=[]),
             iam=dict(type="dict", default={}),
             key_pairs=dict(type="dict", default={}, no_log=False),
+            accounts=dict(type="dict", default={}),
             controller=dict(type="dict", default={}),
             not_audited=dict(type="list", elements="str", default=[]),
             max_age_days=dict(type="int", default=90),

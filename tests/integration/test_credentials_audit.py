@@ -565,3 +565,194 @@ def test_html_report_renders_in_headless_chromium(planted, proxy, ansible_playbo
         assert '<span class="n" id="count-%s">%d</span>' % (severity, count) in dom
     assert dom.count('<tr class="finding"') == summary["findings"]
     assert "<svg" in dom
+
+
+# ----------------------------------------------------------------------------- accounts, other holder types, scheduled deletions
+ENV_FILE = """# app environment (systemd EnvironmentFile= and docker --env-file)
+APP_NAME=billing
+
+export AWS_ACCESS_KEY_ID={cross_id}
+AWS_SECRET_ACCESS_KEY="{cross_secret}"
+AWS_ACCESS_KEY_ID_OLD=AKIAOLDOLDOLDOLDOLD1
+GREETING='hello world'
+DB_PASSWORD={db_password}
+BACKUP_AWS_ACCESS_KEY_ID={inact_id}
+BACKUP_AWS_SECRET_ACCESS_KEY={inact_secret}
+REPORTS_AWS_ACCESS_KEY_ID={mism_id}
+REPORTS_AWS_SECRET_ACCESS_KEY={wrong_secret}
+"""
+DB_PASSWORD = "Db-Pa55word-never-in-output"
+
+
+def _store_versions(bed, secret_ids, parameters):
+    sm, ssm = bed.client("secretsmanager"), bed.client("ssm")
+    versions = {}
+    for secret_id in secret_ids:
+        versions[secret_id] = sorted(v["VersionId"] for v in sm.list_secret_version_ids(SecretId=secret_id)["Versions"])
+    for name in parameters:
+        versions[name] = ssm.get_parameter(Name=name)["Parameter"]["Version"]
+    return versions
+
+
+def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_path, ansible_playbook, no_secrets):
+    """dev (host1), staging (host2) and prod (host3) share one AWS account: a user held in staging and prod is one
+    user (holders_disagree across environments, one key_limit_reached); env files, Secrets Manager secrets and SSM
+    parameter pairs are read as holders; a key the rotation deactivated and tagged is reported as scheduled for
+    deletion, not as key_limit_reached."""
+    sfx = uuid.uuid4().hex[:8]
+    iam, sm, ssm = bed.client("iam"), bed.client("secretsmanager"), bed.client("ssm")
+
+    def u(base):
+        return "%s-%s" % (base, sfx)
+
+    for base in ("cross", "twoenv", "rotated", "gone", "inact", "mism"):
+        iam.create_user(UserName=u(base))
+    cross1_id, cross1_secret = new_key(iam, u("cross"))
+    cross2_id, cross2_secret = new_key(iam, u("cross"))
+    cross_keys = iam.list_access_keys(UserName=u("cross"))["AccessKeyMetadata"]
+    cross_retire = sorted((key["CreateDate"].replace(microsecond=0), key["AccessKeyId"]) for key in cross_keys)[0][1]
+    two1_id, two1_secret = new_key(iam, u("twoenv"))
+    two2_id, _two2_secret = new_key(iam, u("twoenv"))
+    rot1_id, rot1_secret = new_key(iam, u("rotated"))
+    rot2_id, _rot2_secret = new_key(iam, u("rotated"))
+    iam.update_access_key(UserName=u("rotated"), AccessKeyId=rot2_id, Status="Inactive")
+    deactivated = ago(2)
+    iam.tag_user(UserName=u("rotated"), Tags=[{"Key": "keyops:deactivated:%s" % rot2_id, "Value": deactivated}])
+    gone_id, gone_secret = new_key(iam, u("gone"))
+    iam.delete_access_key(UserName=u("gone"), AccessKeyId=gone_id)
+    inact_id, inact_secret = new_key(iam, u("inact"))
+    iam.update_access_key(UserName=u("inact"), AccessKeyId=inact_id, Status="Inactive")
+    mism_id, mism_secret = new_key(iam, u("mism"))
+    secrets = bed.known_secrets() + [cross1_secret, cross2_secret, two1_secret, rot1_secret, gone_secret, inact_secret,
+                                     mism_secret, WRONG_SECRET, DB_PASSWORD]
+
+    # dev (host1): a credentials file holding twoenv's key, an SSM pair holding rotated's current key
+    home = dict((host, os.path.join(bed.host(host)["home"], sfx)) for host in ("host1", "host2", "host3"))
+    h1_creds = os.path.join(home["host1"], "credentials")
+    write_file(h1_creds, profile_text("default", two1_id, two1_secret))
+    prefix = "/audit-%s" % sfx
+    ssm.put_parameter(Name=prefix + "/id", Value=rot1_id, Type="String")
+    ssm.put_parameter(Name=prefix + "/secret", Value=rot1_secret, Type="SecureString")
+    # staging (host2): a credentials file holding one key of cross, a secret holding twoenv's key
+    h2_creds = os.path.join(home["host2"], "credentials")
+    write_file(h2_creds, profile_text("default", cross1_id, cross1_secret))
+    two_secret_id = "audit-%s/twoenv" % sfx
+    sm.create_secret(Name=two_secret_id, SecretString=json.dumps(
+        {"aws_access_key_id": two1_id, "aws_secret_access_key": two1_secret, "db_password": DB_PASSWORD}))
+    # prod (host3): an env file holding the other key of cross and the Inactive key of inact; a secret holding a
+    # deleted key
+    env_path = os.path.join(home["host3"], "app.env")
+    write_file(env_path, ENV_FILE.format(cross_id=cross2_id, cross_secret=cross2_secret, db_password=DB_PASSWORD,
+                                         inact_id=inact_id, inact_secret=inact_secret, mism_id=mism_id,
+                                         wrong_secret=WRONG_SECRET))
+    gone_secret_id = "audit-%s/gone" % sfx
+    sm.create_secret(Name=gone_secret_id, SecretString=json.dumps(
+        {"AccessKeyId": gone_id, "SecretAccessKey": gone_secret}))
+
+    admin = bed.admin_credentials
+    aws = {"access_key": admin["access_key_id"], "secret_key": admin["secret_access_key"], "endpoint_url": proxy.url,
+           "region": "us-east-1"}
+    hostvars = {
+        "host1": {"access_key_rotation_credentials": [
+            {"iam_user": u("twoenv"), "path": h1_creds},
+            {"iam_user": u("rotated"), "type": "ssm_parameter", "id_parameter": prefix + "/id",
+             "secret_parameter": prefix + "/secret"}]},
+        "host2": {"access_key_rotation_credentials": [
+            {"iam_user": u("cross"), "path": h2_creds},
+            {"iam_user": u("twoenv"), "type": "secretsmanager", "secret_id": two_secret_id}]},
+        "host3": {"access_key_rotation_credentials": [
+            {"iam_user": u("cross"), "type": "env_file", "path": env_path},
+            {"iam_user": u("inact"), "type": "env_file", "path": env_path, "id_var": "BACKUP_AWS_ACCESS_KEY_ID",
+             "secret_var": "BACKUP_AWS_SECRET_ACCESS_KEY"},
+            {"iam_user": u("mism"), "type": "env_file", "path": env_path, "id_var": "REPORTS_AWS_ACCESS_KEY_ID",
+             "secret_var": "REPORTS_AWS_SECRET_ACCESS_KEY"},
+            {"iam_user": u("gone"), "type": "secretsmanager", "secret_id": gone_secret_id, "id_key": "AccessKeyId",
+             "secret_key": "SecretAccessKey"}]},
+    }
+    for values in hostvars.values():
+        values["access_key_rotation_aws"] = aws
+    inventory = bed.write_inventory(str(tmp_path / "inventory.json"), hostvars=hostvars,
+                                    groups={"dev": ["host1"], "staging": ["host2"], "prod": ["host3"]})
+    report_dir = str(tmp_path / "report")
+    extra = {"credentials_audit_report_dir": report_dir, "credentials_audit_verify_timeout": 0}
+    env = {"AWS_ENDPOINT_URL": proxy.url, "AWS_ACCESS_KEY_ID": "AKIA" + "Z" * 16, "AWS_SECRET_ACCESS_KEY": "z" * 40}
+
+    roots = [home[host] for host in home]
+    files_before = snapshot_files(*roots)
+    aws_before = snapshot_aws(bed, regions=["us-east-1"])
+    stores = ([two_secret_id, gone_secret_id], [prefix + "/id", prefix + "/secret"])
+    versions_before = _store_versions(bed, *stores)
+    proxy.reset()
+
+    check = ansible_playbook(PLAYBOOK, inventory=inventory, extra_vars=extra, check=True, env=env)
+    assert not os.path.exists(report_dir), "check mode wrote the report"
+    assert total_changed(check.stdout) == 1
+    first = ansible_playbook(PLAYBOOK, inventory=inventory, extra_vars=extra, env=env, verbosity=4)
+    assert total_changed(first.stdout) == 1
+    second = ansible_playbook(PLAYBOOK, inventory=inventory, extra_vars=extra, env=env, check=True)
+    assert total_changed(second.stdout) == 0
+
+    with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    account = bed.client("sts").get_caller_identity()["Account"]
+    assert report["scope"]["accounts"] == [account]
+    assert report["errors"] == [], report["errors"]
+    got = found(report)
+    want = {
+        # staging and prod hold different keys of cross: one finding across the environments
+        ("holders_disagree", "prod,staging", None, None, None, u("cross"), None, None),
+        # one key_limit_reached per user, not one per environment
+        ("key_limit_reached", "prod,staging", None, None, None, u("cross"), cross_retire, None),
+        ("key_limit_reached", "dev,staging", None, None, None, u("twoenv"), two2_id, None),
+        # the new holder types
+        ("key_not_found", "prod", "host3", gone_secret_id, "AccessKeyId", u("gone"), gone_id, None),
+        ("key_inactive", "prod", "host3", env_path, "BACKUP_AWS_ACCESS_KEY_ID", u("inact"), inact_id, None),
+        # the env file's key pairs are verified with STS too
+        ("secret_mismatch", "prod", "host3", env_path, "REPORTS_AWS_ACCESS_KEY_ID", u("mism"), mism_id, None),
+    }
+    assert got == want, "unexpected: %s; missing: %s" % (sorted(got - want, key=str), sorted(want - got, key=str))
+    disagree = [item for item in report["findings"] if item["check"] == "holders_disagree"][0]
+    assert disagree["account"] == account
+    assert "host2 holds %s" % cross1_id in disagree["message"] and "host3 holds %s" % cross2_id in disagree["message"]
+    assert "env file %s" % env_path in disagree["message"]
+    # the key the rotation deactivated and tagged: expected state with its deletion date, no finding
+    assert [item for item in report["findings"] if item["iam_user"] == u("rotated")] == []
+    deletion = (datetime.datetime.strptime(deactivated, "%Y-%m-%dT%H:%M:%SZ") + datetime.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [item for item in report["scheduled_deletions"] if item["iam_user"] == u("rotated")] == [{
+        "environment": "dev", "account": account, "iam_user": u("rotated"), "access_key_id": rot2_id,
+        "deactivated_date": deactivated, "delete_after_days": 7, "deletion_date": deletion, "due": False}]
+    assert "scheduled for deletion (expected)" in first.stdout and deletion[:10] in first.stdout
+    with open(os.path.join(report_dir, "report.html"), encoding="utf-8") as handle:
+        page = handle.read()
+    assert "Keys scheduled for deletion (1)" in page and rot2_id in page
+
+    # read-only: only read calls, nothing changed in files, IAM, Secrets Manager or SSM
+    calls = proxy.reset()
+    writes = sorted(set((service, action) for service, action, _method in calls if not READ_ONLY_ACTION.match(action)))
+    assert writes == [], "non-read AWS calls: %s" % writes
+    assert {"iam", "sts", "secretsmanager", "ssm"} <= set(service for service, _action, _method in calls)
+    assert snapshot_files(*roots) == files_before
+    assert snapshot_aws(bed, regions=["us-east-1"]) == aws_before
+    assert _store_versions(bed, *stores) == versions_before
+    # no secret anywhere: the play output (also at -vvvv), the report files
+    for output in ansible_playbook.outputs:
+        no_secrets(output, secrets)
+    no_secrets(page, secrets)
+    with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as handle:
+        no_secrets(handle.read(), secrets)
+
+
+def test_key_pair_variables_set_as_play_variables(bed, proxy, tmp_path, ansible_playbook):
+    """Play (or role) variables are not in hostvars: the audit still checks the key pair they name."""
+    fleet = Fleet(bed, str(tmp_path), clean=True)
+    bed.client("ec2", "us-west-2").delete_key_pair(KeyName=fleet.name)
+    extra = fleet.extra_vars()
+    extra.update(audit_key_pair_name=extra.pop("key_pair_rotation_name"), audit_key_pair_regions=extra.pop("key_pair_rotation_regions"),
+                 audit_key_pair_key_dir=extra.pop("key_pair_rotation_key_dir"))
+    ansible_playbook("credentials_audit/audit_play_vars.yml", inventory=fleet.inventory(), env={"AWS_ENDPOINT_URL": proxy.url},
+                     extra_vars=extra)
+    report = fleet.report()
+    assert report["errors"] == []
+    assert report["scope"]["key_pair"] == fleet.name and report["scope"]["regions"] == sorted(REGIONS)
+    assert sorted((item["check"], item["environment"], item["region"]) for item in report["findings"]) == [
+        ("key_pair_missing", "prod", "us-west-2"), ("key_pair_missing", "staging", "us-west-2")]

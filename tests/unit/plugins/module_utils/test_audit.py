@@ -228,12 +228,18 @@ def test_key_limit_reached_names_the_key_to_retire():
     users[0]["access_keys"] = [iam_key(3, status="Inactive", age=1), iam_key(1, age=5)]
     findings = run(facts)[0]
     assert findings[0]["access_key_id"] == key_id(3) and "Inactive" in findings[0]["message"]
-    # two Inactive keys: the one with the oldest recorded deactivation goes first, then unrecorded ones
+    # Inactive keys: the one with the oldest recorded deactivation goes first, then unrecorded ones; when the keys
+    # to delete are all recorded (scheduled by a rotation) it is expected state, not a finding
     users[0]["access_keys"] = [dict(iam_key(4, status="Inactive", age=1), deactivated_date=days_ago(1)),
                                dict(iam_key(5, status="Inactive", age=9), deactivated_date=None),
                                dict(iam_key(6, status="Inactive", age=3), deactivated_date=days_ago(2))]
     findings = run(facts)[0]
-    assert [item["access_key_id"] for item in findings if item["check"] == "key_limit_reached"] == [key_id(6)]
+    assert [item["access_key_id"] for item in findings if item["check"] == "key_limit_reached"] == []
+    users[0]["access_keys"] = [dict(iam_key(4, status="Inactive", age=1), deactivated_date=days_ago(1)),
+                               dict(iam_key(5, status="Inactive", age=9), deactivated_date=None),
+                               iam_key(1, age=5)]
+    findings = run(facts)[0]
+    assert [item["access_key_id"] for item in findings if item["check"] == "key_limit_reached"] == [key_id(4)]
     # both Active, key 1 held: the fix retires the other with key 1 as the current one
     users[0]["access_keys"] = [iam_key(3, age=2), iam_key(1, age=5)]
     findings = run(facts)[0]
@@ -501,3 +507,122 @@ def test_html_matrix_columns_are_check_titles_with_the_id_in_a_tooltip():
     page = _audit_html.render(report)
     for check in report["checks"]:
         assert '<th class="check" title="%s (%s)">%s</th>' % (check["check"], check["severity"], html.escape(check["title"])) in page
+
+
+# --------------------------------------------------------------------------- accounts, scheduled deletions, other holders
+def test_scheduled_deletion_is_expected_state_with_its_date():
+    facts = clean_facts()
+    facts["iam"]["prod"]["users"][0]["access_keys"].append(
+        dict(iam_key(2, status="Inactive", age=100), deactivated_date=days_ago(2)))
+    facts["iam"]["prod"]["delete_after_days"] = 10
+    report = _audit.build_report(facts, now=NOW)
+    assert report["findings"] == []
+    assert report["scheduled_deletions"] == [{
+        "environment": "prod", "account": None, "iam_user": "app", "access_key_id": key_id(2),
+        "deactivated_date": days_ago(2), "delete_after_days": 10, "deletion_date": days_ago(-8), "due": False}]
+    assert any("scheduled for deletion" in line and days_ago(-8)[:10] in line for line in _audit.text_summary(report))
+    assert "Keys scheduled for deletion (1)" in _audit_html.render(report)
+    # the grace has passed: still expected (the next rotation run deletes it), marked due
+    facts["iam"]["prod"]["delete_after_days"] = 1
+    assert _audit.build_report(facts, now=NOW)["scheduled_deletions"][0]["due"] is True
+    # default grace: the rotation's 7 days
+    del facts["iam"]["prod"]["delete_after_days"]
+    assert _audit.build_report(facts, now=NOW)["scheduled_deletions"][0]["deletion_date"] == days_ago(-5)
+
+
+def test_unrecorded_inactive_key_and_two_active_keys_stay_key_limit_reached():
+    facts = clean_facts()
+    facts["iam"]["prod"]["users"][0]["access_keys"].append(iam_key(2, status="Inactive", age=100))
+    findings = run(facts)[0]
+    assert checks(findings) == ["key_limit_reached"]
+    assert "no deactivation record" in findings[0]["fix"]
+    facts["iam"]["prod"]["users"][0]["access_keys"][1] = iam_key(2, age=10, used=0)
+    assert checks(run(facts)[0]) == ["key_limit_reached"]
+
+
+def two_envs_one_account(account="111122223333"):
+    facts = clean_facts()
+    facts["hosts"][1]["environment"] = "staging"
+    facts["iam"]["staging"] = {"users": [{"user_name": "app", "access_keys": [iam_key(1)]}], "missing_users": [], "error": None}
+    facts["accounts"] = {"prod": account, "staging": account}
+    return facts
+
+
+def test_holders_in_two_environments_of_one_account_disagree():
+    facts = two_envs_one_account()
+    users = [facts["iam"][env]["users"][0] for env in ("prod", "staging")]
+    for user in users:
+        user["access_keys"] = [iam_key(2, age=0), iam_key(1, age=3)]
+    facts["hosts"][1]["credentials"][0]["profiles"][0]["access_key_id"] = key_id(2)
+    findings = run(facts)[0]
+    # one user: one holders_disagree across environments and one key_limit_reached, not one per environment
+    assert checks(findings) == ["holders_disagree", "key_limit_reached"]
+    item = findings[0]
+    assert item["environment"] == "prod,staging" and item["account"] == "111122223333"
+    assert "h1 holds %s" % key_id(1) in item["message"] and "h2 holds %s" % key_id(2) in item["message"]
+    assert "--limit h1,h2" in item["fix"]
+    assert findings[1]["environment"] == "prod,staging"
+    report = _audit.build_report(facts, now=NOW)
+    assert report["scope"]["accounts"] == ["111122223333"] and report["scope"]["iam_users"] == 1
+    assert len(report["keys"]) == 2 and {row["environment"] for row in report["keys"]} == {"prod,staging"}
+    assert "prod,staging" in _audit_html.render(report)
+
+
+def test_two_environments_in_two_accounts_stay_apart():
+    facts = two_envs_one_account()
+    facts["accounts"] = {"prod": "111122223333", "staging": "444455556666"}
+    facts["hosts"][1]["credentials"][0]["profiles"][0]["access_key_id"] = key_id(2)
+    facts["iam"]["staging"]["users"][0]["access_keys"] = [iam_key(2)]
+    assert run(facts)[0] == []
+
+
+def test_a_user_read_in_dev_and_staging_gets_key_limit_reached_once():
+    facts = two_envs_one_account()
+    for env in ("prod", "staging"):
+        facts["iam"][env]["users"][0]["access_keys"] = [iam_key(1, age=3), iam_key(3, age=1)]
+    findings = run(facts)[0]
+    assert checks(findings) == ["key_limit_reached"]
+    # without the accounts (STS not read) each environment is its own scope, as before
+    del facts["accounts"]
+    assert checks(run(facts)[0]) == ["key_limit_reached", "key_limit_reached"]
+
+
+def store_holder(kind, path, key, user="app", slot="AWS_ACCESS_KEY_ID", **extra):
+    return dict({"type": kind, "path": path, "slot": slot, "secret_slot": None, "iam_user": user, "exists": True,
+                 "access_key_id": key, "mode": None, "error": None}, **extra)
+
+
+def test_other_holder_types_key_not_found_and_holders_disagree():
+    facts = clean_facts()
+    facts["iam"]["prod"]["users"][0]["access_keys"] = [iam_key(1, age=3)]
+    facts["hosts"][0]["holders"] = [
+        store_holder("env_file", "/etc/app.env", key_id(1), mode="0600"),
+        store_holder("secretsmanager", "prod/app", key_id(9), slot="aws_access_key_id"),
+        store_holder("ssm_parameter", "/app/id", key_id(1), slot=None, secret_slot="/app/secret"),
+    ]
+    findings = run(facts)[0]
+    assert checks(findings) == ["holders_disagree", "key_not_found"]
+    gone = [item for item in findings if item["check"] == "key_not_found"][0]
+    assert gone["path"] == "prod/app" and gone["access_key_id"] == key_id(9)
+    assert "Secrets Manager secret prod/app" in gone["message"] and "JSON key aws_access_key_id" in gone["fix"]
+    disagree = [item for item in findings if item["check"] == "holders_disagree"][0]
+    assert "Secrets Manager secret prod/app" in disagree["message"] and "env file /etc/app.env" in disagree["message"]
+
+
+def test_other_holder_types_inactive_malformed_mode_mismatch_and_problems():
+    facts = clean_facts()
+    facts["iam"]["prod"]["users"][0]["access_keys"].append(dict(iam_key(2, status="Inactive"), deactivated_date=days_ago(1)))
+    facts["hosts"][0]["holders"] = [
+        store_holder("env_file", "/etc/app.env", key_id(1), mode="0644"),
+        store_holder("ssm_parameter", "/app/id", key_id(2), slot=None, secret_slot="/app/secret"),
+        store_holder("secretsmanager", "prod/typo", "AKIA1", slot="aws_access_key_id"),
+        store_holder("secretsmanager", "prod/mism", key_id(1), slot="aws_access_key_id", verify={"reason": "secret_mismatch"}),
+        store_holder("secretsmanager", "prod/missing", None, slot="aws_access_key_id", exists=False),
+        store_holder("ssm_parameter", "/broken/id", None, slot=None, error="parameters /broken/id: cannot read them"),
+    ]
+    findings, errors = run(facts)
+    assert checks(findings) == ["file_mode_open", "holders_disagree", "key_inactive", "malformed_key_id", "secret_mismatch"]
+    assert [item["path"] for item in findings if item["check"] == "file_mode_open"] == ["/etc/app.env"]
+    assert [item["path"] for item in findings if item["check"] == "key_inactive"] == ["/app/id"]
+    assert sorted(err["path"] for err in errors) == ["/broken/id", "prod/missing"]
+    assert not any(SECRET in json.dumps(item) for item in findings)
