@@ -14,6 +14,7 @@ masked).
 """
 
 import re
+import stat
 
 from ansible_collections.keyops.aws.plugins.module_utils import _fileops
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import MASK, is_secret_name, key_id_problem
@@ -319,6 +320,9 @@ def run_module(module):
         module.exit_json(**result)
     result.update(changed=bool(planned["actions"]) or fs_changed, path=path, exists=True, entries=planned["entries"],
                   actions=planned["actions"])
+    attrs_now = _fileops.stat_attrs(path)
+    if attrs_now is not None:
+        result["mode"] = "%04o" % stat.S_IMODE(attrs_now["mode"])
     if len(entries) == 1:
         result["access_key_id"] = planned["entries"][0]["access_key_id"]
     if module._diff:

@@ -155,6 +155,12 @@ exists:
   description: Whether the file exists after the task (in check mode, would exist).
   returned: always
   type: bool
+mode:
+  description: The file's permissions as they are after the task (octal; in check mode, as they are now).
+  returned: when the file exists
+  type: str
+  sample: "0600"
+  version_added: 0.2.0
 access_key_id:
   description: The access key id the file holds after the task (null when none), with the single-entry form.
   returned: when one entry is managed

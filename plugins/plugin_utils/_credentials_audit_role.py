@@ -423,7 +423,9 @@ def _credentials_facts(plan, host, reads, verified):
 
 
 def _env_mode(result):
-    """The mode of an env file as its read reports it (a read with the default mode 0600 plans set_mode when it differs)."""
+    """The mode of an env file as its read reports it (``mode``; older results: the set_mode action a read planned)."""
+    if result.get("mode"):
+        return str(result["mode"])
     for action in result.get("actions") or []:
         if isinstance(action, dict) and action.get("action") == "set_mode":
             reason = str(action.get("reason") or "")
