@@ -76,7 +76,8 @@ class Runner:
         run_env["ANSIBLE_NOCOLOR"] = "1"
         run_env["ANSIBLE_FORCE_COLOR"] = "0"
         run_env["ANSIBLE_RETRY_FILES_ENABLED"] = "False"
-        proc = subprocess.run(argv, env=run_env, capture_output=True, text=True, check=False, cwd=os.path.dirname(path))
+        proc = subprocess.run(argv, env=run_env, capture_output=True, text=True, check=False, cwd=os.path.dirname(path),
+                              stdin=subprocess.DEVNULL)
         self.count += 1
         output = proc.stdout + proc.stderr
         self.outputs.append(output)
@@ -88,6 +89,22 @@ class Runner:
                 "ansible-playbook %s exited %s (expected %s); log %s\n%s" % (path, proc.returncode, expect_rc, log, output[-6000:])
             )
         return proc
+
+
+@pytest.fixture(autouse=True)
+def blocking_stdin():
+    """ansible-core refuses to start with a non-blocking stdin; a child process (ansible-runner's pexpect) may
+    leave the worker's inherited stdin non-blocking, so put it back before and after every test."""
+    def _fix():
+        try:
+            if not os.get_blocking(0):
+                os.set_blocking(0, True)
+        except OSError:
+            pass
+
+    _fix()
+    yield
+    _fix()
 
 
 @pytest.fixture

@@ -53,7 +53,8 @@ class RoleJob:
         self.output = ""
 
     def start(self):
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, start_new_session=True)
         return self
 

@@ -115,7 +115,7 @@ def test_every_accepted_option_form_logs_in_as_sshd_reads_it(bed, tmp_path):
         handle.write(before)
     result_file = str(tmp_path / "result.json")
     playbook = write_playbook(str(tmp_path / "forms.yml"), lines, result_file)
-    proc = subprocess.run(["ansible-playbook", "-i", bed.inventory, "--limit", HOST, playbook], env=bed.env(),
+    proc = subprocess.run(["ansible-playbook", "-i", bed.inventory, "--limit", HOST, playbook], env=bed.env(), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     with open(result_file, encoding="utf-8") as handle:
@@ -155,7 +155,7 @@ def test_no_pty_is_enforced_by_sshd(bed, tmp_path):
         handle.write("")
     result_file = str(tmp_path / "result.json")
     playbook = write_playbook(str(tmp_path / "pty.yml"), lines, result_file)
-    proc = subprocess.run(["ansible-playbook", "-i", bed.inventory, "--limit", HOST, playbook], env=bed.env(),
+    proc = subprocess.run(["ansible-playbook", "-i", bed.inventory, "--limit", HOST, playbook], env=bed.env(), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert ssh(bed, with_pty, "tty", extra=["-tt"]).stdout.strip().startswith("/dev/")

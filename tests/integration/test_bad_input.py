@@ -208,8 +208,8 @@ def outcome(bed, tmp_path_factory):
         for number, chunk in enumerate(c for c in chunks if c):
             playbook = build_playbook(str(work / ("bad_input_%s_%d.yml" % (kind, number))), variables, results_dir, chunk)
             log = open(str(work / ("ansible_%s_%d.log" % (kind, number))), "w+", encoding="utf-8")  # pylint: disable=consider-using-with
-            procs.append((subprocess.Popen(["ansible-playbook", "-i", inventory, playbook], env=env, stdout=log,  # pylint: disable=consider-using-with
-                                           stderr=subprocess.STDOUT, text=True, cwd=str(work)), log))
+            procs.append((subprocess.Popen(["ansible-playbook", "-i", inventory, playbook], env=env,  # pylint: disable=consider-using-with
+                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=str(work)), log))
         failed = []
         for proc, log in procs:
             proc.wait()
