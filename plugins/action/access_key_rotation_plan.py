@@ -6,13 +6,13 @@ keyops.aws.access_key_rotation. Pure computation on the controller (no module is
 the decisions are in plugin_utils/_access_key_rotation_role.py.
 """
 
-from collections.abc import Mapping, Sequence
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.keyops.aws.plugins.plugin_utils import _access_key_rotation_role as role
 from ansible_collections.keyops.aws.plugins.plugin_utils._secret_result import contains_secret
+from ansible_collections.keyops.aws.plugins.plugin_utils._plain import plain
 
 STEPS = ["holders", "users", "targets", "distribute", "reloads", "retire", "report"]
 
@@ -41,19 +41,6 @@ ARGUMENT_SPEC = dict(
     escrow_kms_key_id=dict(type="raw"),
     claim_ttl_minutes=dict(type="raw"),
 )
-
-
-def plain(value):
-    """Ansible's lazy/tagged containers as plain dicts, lists and strings."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (bytes, bool, int, float)) or value is None:
-        return value
-    if isinstance(value, (Sequence, set)):
-        return [plain(v) for v in value]
-    return value
 
 
 class ActionModule(ActionBase):

@@ -6,7 +6,6 @@ keyops.aws.credentials_audit. Pure computation on the controller (no module is s
 call); the shaping is in plugin_utils/_credentials_audit_role.py, the findings in module_utils/_audit.py.
 """
 
-from collections.abc import Mapping, Sequence
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -15,19 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.keyops.aws.plugins.plugin_utils import _credentials_audit_role as role
 from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import RoleError, has_sensitive_settings
 from ansible_collections.keyops.aws.plugins.plugin_utils._secret_result import contains_secret
-
-
-def plain(value):
-    """Ansible's lazy/tagged containers as plain dicts, lists and strings."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (bytes, bool, int, float)) or value is None:
-        return value
-    if isinstance(value, (Sequence, set)):
-        return [plain(v) for v in value]
-    return value
+from ansible_collections.keyops.aws.plugins.plugin_utils._plain import plain
 
 
 STEPS = ["scope", "accounts", "verify", "owners", "facts"]

@@ -26,6 +26,8 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.keyops.aws.plugins.module_utils._key_pair_rotation_state import KeyRotationStateError, check_name
 from ansible_collections.keyops.aws.plugins.module_utils._ssh_keypair import SSHKeypairError, desired_size
+# plain is used by the action plugin as role.plain
+from ansible_collections.keyops.aws.plugins.plugin_utils._plain import plain  # noqa: F401  pylint: disable=unused-import
 
 # AWS options that are secrets: never compared in messages, never shown.
 SECRET_AWS_OPTIONS = ("secret_key", "session_token")
@@ -56,19 +58,6 @@ UNFINISHED = {
 
 class RoleError(Exception):
     """A problem with the role's variables, described for a user (never with a secret)."""
-
-
-def plain(value):
-    """Ansible's lazy/tagged containers as plain dicts, lists and strings."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (bytes, bool, int, float)) or value is None:
-        return value
-    if isinstance(value, (Sequence, set)):
-        return [plain(v) for v in value]
-    return value
 
 
 def has_secret_settings(aws):
