@@ -48,6 +48,7 @@ PLAY_LEVEL_VARIABLES = (
 ARGUMENT_SPEC = dict(
     step=dict(type="str", required=True, choices=STEPS),
     authorized_keys_all_hosts=dict(type="raw", default=False),
+    settings=dict(type="dict", default={}),
     plan=dict(type="dict"),
     accounts=dict(type="dict"),
     results=dict(type="dict", default={}),
@@ -128,6 +129,7 @@ class ActionModule(ActionBase):
                 all_hosts = boolean(args["authorized_keys_all_hosts"], strict=True)
             except TypeError:
                 raise RoleError("credentials_audit_authorized_keys_all_hosts must be a boolean") from None
+            role.check_settings(args.get("settings") or {})
             return role.scope(host_vars, plain(task_vars.get("groups") or {}), {"authorized_keys_all_hosts": all_hosts})
         plan = self._need(args, "plan", step)
         results = args["results"]

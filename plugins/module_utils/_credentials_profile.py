@@ -13,6 +13,7 @@ may write), plans, applies unless in check mode (so check mode predicts exactly)
 import grp
 import os
 import pwd
+import re
 import stat
 
 from ansible_collections.keyops.aws.plugins.module_utils import _fileops
@@ -410,6 +411,11 @@ def run_info(module):
     params = module.params
     result = {"changed": False, "path": params["path"], "exists": False, "mode": None, "owner": None, "group": None,
               "profiles": []}
+    for index, name in enumerate(params.get("profiles") or []):
+        # a name no section header can hold would silently list nothing: refuse it
+        if not name or name != name.strip() or re.search(r"[\[\]\r\n]", name):
+            module.fail_json(msg="profiles[%d]: %r cannot be a profile name (empty, surrounding spaces, [ ] or a line break)"
+                             % (index, name), **result)
     try:
         path = _fileops.check_target(params["path"], params.get("follow"))
         data = _fileops.read_regular_file(path)

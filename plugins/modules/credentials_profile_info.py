@@ -31,6 +31,7 @@ options:
   profiles:
     description:
       - Only report these profiles (those missing from the file are left out). All when not set.
+      - A name no section header can hold (empty, surrounding spaces, V([), V(]) or a line break) fails the task.
     type: list
     elements: str
   file_type:

@@ -38,6 +38,14 @@ from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_ro
 )
 
 DEFAULT_KEY_DIR = "~/.ssh/keyops-aws"
+MAX_DAYS = 36500  # as the rotation role: more is a typo (and overflows date arithmetic)
+SETTING_BOUNDS = (
+    # variable: (minimum, maximum)
+    ("credentials_audit_max_age_days", 0, MAX_DAYS),
+    ("credentials_audit_unused_days", 0, MAX_DAYS),
+    ("credentials_audit_verify_timeout", 0, 86400),
+    ("credentials_audit_concurrency", 1, 256),
+)
 DEFAULT_DELETE_AFTER_DAYS = _audit.DEFAULT_DELETE_AFTER_DAYS
 
 
@@ -144,6 +152,25 @@ def _store_reads(kind, holders_by_host, hosts):
             if wanted not in item["module_holders"]:
                 item["module_holders"].append(wanted)
     return out
+
+
+def check_settings(settings):
+    """The role's numbers, checked in the first task (before any host is read): ``settings`` maps the
+    variable names of SETTING_BOUNDS to their values; a missing one is not checked."""
+    for name, low, high in SETTING_BOUNDS:
+        if name not in settings or settings[name] is None:
+            continue
+        value = settings[name]
+        try:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            number = float(value) if name.endswith("_timeout") else int(value)
+            if not name.endswith("_timeout") and isinstance(value, float) and value != number:
+                raise ValueError(value)
+        except (TypeError, ValueError, OverflowError):
+            raise RoleError("%s must be a number, got %r" % (name, value)) from None
+        if number != number or number < low or number > high:
+            raise RoleError("%s must be between %d and %d, got %s" % (name, low, high, value))
 
 
 def scope(host_vars, groups, options=None):

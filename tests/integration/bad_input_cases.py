@@ -186,11 +186,9 @@ CASES = [
          creds(path="{{ bi_dir }}/adir"), ["is a directory"]),
     # ------------------------------------------------------------------ credentials_profile_info
     case("credentials_profile_info: profile with ]", "keyops.aws.credentials_profile_info",
-         {"path": "{{ bi_dir }}/credentials", "profiles": ["a]b"]}, ["profiles", "a]b"],
-         xfail="owner: credentials_profile_info (its runner in _credentials_profile.py lists nothing instead)"),
+         {"path": "{{ bi_dir }}/credentials", "profiles": ["a]b"]}, ["profiles", "a]b"]),
     case("credentials_profile_info: profile with a newline", "keyops.aws.credentials_profile_info",
-         {"path": "{{ bi_dir }}/credentials", "profiles": ["a\nb"]}, ["profiles"],
-         xfail="owner: credentials_profile_info (its runner in _credentials_profile.py lists nothing instead)"),
+         {"path": "{{ bi_dir }}/credentials", "profiles": ["a\nb"]}, ["profiles"]),
     case("credentials_profile_info: setting before the first section", "keyops.aws.credentials_profile_info",
          {"path": "{{ bi_dir }}/orphan_setting"}, ["line 1"]),
     # ------------------------------------------------------------------ env_file_credentials (holder module)
@@ -356,10 +354,10 @@ CASES = [
          ["credentials_audit_fail_on", "bogus"], host="host1"),
     case("credentials_audit: max_age_days -1", AUDIT,
          {"credentials_audit_report_dir": "{{ bi_dir }}/audit", "credentials_audit_max_age_days": -1},
-         ["credentials_audit_max_age_days", "-1"], host="host1", xfail="owner: credentials_audit role"),
+         ["credentials_audit_max_age_days", "-1"], host="host1"),
     case("credentials_audit: concurrency 0", AUDIT,
          {"credentials_audit_report_dir": "{{ bi_dir }}/audit", "credentials_audit_concurrency": 0},
-         ["credentials_audit_concurrency", "0"], host="host1", xfail="owner: credentials_audit role"),
+         ["credentials_audit_concurrency", "0"], host="host1"),
 ]
 
 # Texts that must never be the message of a refusal: Python exception text, tracebacks.

@@ -3,8 +3,10 @@
 
 import base64
 import json
+import pytest
 
 from ansible_collections.keyops.aws.plugins.plugin_utils import _credentials_audit_role as role
+from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import RoleError
 
 KEY1 = "AKIA0000000000000001"
 KEY2 = "AKIA0000000000000002"
@@ -201,3 +203,24 @@ def test_env_file_key_pairs_are_verified_and_their_verdict_reaches_the_facts():
     [h3] = role.facts(plan, accounts, results, host_results)["hosts"]
     assert h3["holders"][0]["verify"] == {"reason": "secret_mismatch", "arn": None, "user_name": None}
     assert h3["holders"][1]["verify"] is None
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"credentials_audit_max_age_days": -1}, "credentials_audit_max_age_days"),
+    ({"credentials_audit_unused_days": 10 ** 10}, "credentials_audit_unused_days"),
+    ({"credentials_audit_concurrency": 0}, "credentials_audit_concurrency"),
+    ({"credentials_audit_concurrency": "many"}, "credentials_audit_concurrency"),
+    ({"credentials_audit_concurrency": True}, "credentials_audit_concurrency"),
+    ({"credentials_audit_verify_timeout": -0.5}, "credentials_audit_verify_timeout"),
+    ({"credentials_audit_verify_timeout": float("nan")}, "credentials_audit_verify_timeout"),
+])
+def test_check_settings_names_the_variable(settings, named):
+    with pytest.raises(RoleError) as caught:
+        role.check_settings(settings)
+    assert named in str(caught.value)
+
+
+def test_check_settings_accepts_the_defaults_and_bounds():
+    role.check_settings({"credentials_audit_max_age_days": 0, "credentials_audit_unused_days": "90",
+                         "credentials_audit_verify_timeout": 2.5, "credentials_audit_concurrency": 256})
+    role.check_settings({})
