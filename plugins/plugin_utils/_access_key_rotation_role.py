@@ -129,9 +129,9 @@ def user_key(group_id, name):
 
 
 # --------------------------------------------------------------------------- policy
-def _int(value, name, where, minimum=None):
-    """An integer variable within BOUNDS[name]; the message names the variable and the bounds."""
-    low, high = BOUNDS.get(name, (minimum, None))
+def bounded_int(value, name, where, minimum=None, bounds=None):
+    """An integer variable within ``bounds`` (default BOUNDS[name]); the message names the variable and the bounds."""
+    low, high = bounds or BOUNDS.get(name, (minimum, None))
     if isinstance(value, bool):
         raise RoleError("%s: %s must be an integer, got %r" % (where, name, value))
     try:
@@ -153,7 +153,7 @@ def check_settings(values, where="play"):
                       ("batch_size", "access_key_rotation_batch_size"),
                       ("concurrency", "access_key_rotation_concurrency")):
         if values.get(key) is not None:
-            out[key] = _int(values[key], name, where)
+            out[key] = bounded_int(values[key], name, where)
     phase = values.get("phase") or "all"
     if phase not in PHASES:
         raise RoleError("%s: access_key_rotation_phase must be one of %s, got %r; nothing was changed" % (where, ", ".join(PHASES), phase))
@@ -172,7 +172,7 @@ def check_settings(values, where="play"):
     except durable.StoreError as exc:
         raise RoleError("%s: access_key_rotation_%s; nothing was changed" % (where, exc)) from None
     if values.get("claim_ttl_minutes") is not None:
-        _int(values["claim_ttl_minutes"], "access_key_rotation_claim_ttl_minutes", where)
+        bounded_int(values["claim_ttl_minutes"], "access_key_rotation_claim_ttl_minutes", where)
     return out
 
 
@@ -190,8 +190,8 @@ def _bool(value, name, where):
 
 def normalize_policy(values, where):
     return {
-        "max_age_days": _int(values.get("max_age_days"), "access_key_rotation_max_age_days", where, 1),
-        "delete_after_days": _int(values.get("delete_after_days"), "access_key_rotation_delete_after_days", where, 0),
+        "max_age_days": bounded_int(values.get("max_age_days"), "access_key_rotation_max_age_days", where, 1),
+        "delete_after_days": bounded_int(values.get("delete_after_days"), "access_key_rotation_delete_after_days", where, 0),
         "force": _bool(values.get("force"), "access_key_rotation_force", where),
     }
 

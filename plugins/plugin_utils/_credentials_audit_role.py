@@ -29,23 +29,24 @@ import os
 from ansible_collections.keyops.aws.plugins.module_utils import _audit
 from ansible_collections.keyops.aws.plugins.module_utils._env_file import EnvFile, EnvFileError
 from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import (
+    MAX_DAYS,
     RoleError,
     aws_id,
     aws_label,
+    bounded_int,
     has_sensitive,
     normalize_aws,
     normalize_credentials,
 )
 
 DEFAULT_KEY_DIR = "~/.ssh/keyops-aws"
-MAX_DAYS = 36500  # as the rotation role: more is a typo (and overflows date arithmetic)
-SETTING_BOUNDS = (
+INTEGER_SETTINGS = {
     # variable: (minimum, maximum)
-    ("credentials_audit_max_age_days", 0, MAX_DAYS),
-    ("credentials_audit_unused_days", 0, MAX_DAYS),
-    ("credentials_audit_verify_timeout", 0, 86400),
-    ("credentials_audit_concurrency", 1, 256),
-)
+    "credentials_audit_max_age_days": (0, MAX_DAYS),
+    "credentials_audit_unused_days": (0, MAX_DAYS),
+    "credentials_audit_concurrency": (1, 256),
+}
+MAX_VERIFY_TIMEOUT = 86400
 DEFAULT_DELETE_AFTER_DAYS = _audit.DEFAULT_DELETE_AFTER_DAYS
 
 
@@ -156,21 +157,21 @@ def _store_reads(kind, holders_by_host, hosts):
 
 def check_settings(settings):
     """The role's numbers, checked in the first task (before any host is read): ``settings`` maps the
-    variable names of SETTING_BOUNDS to their values; a missing one is not checked."""
-    for name, low, high in SETTING_BOUNDS:
-        if name not in settings or settings[name] is None:
-            continue
-        value = settings[name]
-        try:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            number = float(value) if name.endswith("_timeout") else int(value)
-            if not name.endswith("_timeout") and isinstance(value, float) and value != number:
-                raise ValueError(value)
-        except (TypeError, ValueError, OverflowError):
-            raise RoleError("%s must be a number, got %r" % (name, value)) from None
-        if number != number or number < low or number > high:
-            raise RoleError("%s must be between %d and %d, got %s" % (name, low, high, value))
+    variable names (INTEGER_SETTINGS and credentials_audit_verify_timeout) to their values; a missing one
+    is not checked."""
+    for name, bounds in INTEGER_SETTINGS.items():
+        if settings.get(name) is not None:
+            bounded_int(settings[name], name, "play", bounds=bounds)
+    timeout = settings.get("credentials_audit_verify_timeout")
+    if timeout is None:
+        return
+    try:
+        seconds = float(timeout) if not isinstance(timeout, bool) else None
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None or not 0 <= seconds <= MAX_VERIFY_TIMEOUT:  # NaN fails both comparisons
+        raise RoleError("play: credentials_audit_verify_timeout must be a number of seconds between 0 and %d, got %r; "
+                        "nothing was changed" % (MAX_VERIFY_TIMEOUT, timeout))
 
 
 def scope(host_vars, groups, options=None):
