@@ -288,55 +288,56 @@ def retire_stamp(now):
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
-def plan(key_set, policy, now):
-    """Decide what the key set needs. Pure: returns the decision, the views and the file actions.
+def _live_retired(key_set, current, pending):
+    """The retired keys, once each, without copies of the current or pending key.
 
-    policy: ``{"state": "present"|"promoted", "max_age_days": int, "force": bool, "fingerprint": str|None}``
+    A retired copy of the current or pending key is not retired: a promotion was interrupted.
     """
-    recorded = key_set["state"].get("keys", {})
-    paths = key_set["paths"]
-    current = key_set["current"]
-    pending = key_set["pending"]
-    actions = []
-    if not key_set.get("dir_exists", True):
-        actions.append({"action": "create_dir", "path": os.path.dirname(paths["current"]),
-                        "reason": "the key directory does not exist (created 0700)"})
-
-    # A retired copy of the current or pending key is not retired: a promotion was interrupted.
     active = {k["fingerprint"] for k in (current, pending) if k}
     retired, seen = [], set()
     for key in key_set["retired"]:
         if key["fingerprint"] not in active and key["fingerprint"] not in seen:
             seen.add(key["fingerprint"])
             retired.append(key)
+    return retired
 
-    new_current, new_pending, promoted = current, pending, False
-    if policy.get("state") == "promoted":
-        wanted = policy.get("fingerprint")
-        if not wanted:
-            raise KeyRotationStateError("state=promoted needs the fingerprint of the verified pending key")
-        if pending is not None and pending["fingerprint"] == wanted:
-            promoted = True
-            if current is not None and current["fingerprint"] != wanted:
-                copy = [k for k in key_set["retired"] if k["fingerprint"] == current["fingerprint"]]
-                if copy:
-                    retired.append(copy[0])
-                else:
-                    target = os.path.join(paths["retired_dir"], retire_stamp(now))
-                    actions.append({"action": "retire", "fingerprint": current["fingerprint"], "path": target,
-                                    "reason": "the current key is replaced by the verified pending key"})
-                    retired.append(dict(current, path=target, public_key_path=target + ".pub", retired=iso(now)))
-            actions.append({"action": "promote", "fingerprint": pending["fingerprint"], "path": paths["current"],
-                            "reason": "the pending key was verified on the hosts"})
-            new_current = dict(pending, path=paths["current"], public_key_path=paths["current"] + ".pub",
-                               public_key_file_ok=True, mode=0o600)
-            new_pending = None
-        elif current is None or current["fingerprint"] != wanted:
-            raise KeyRotationStateError(
-                "refusing to promote: no pending key with fingerprint %s (the key directory changed since it was verified)" % wanted
-            )
 
-    # derived files and recorded dates
+def _promotion(key_set, wanted, now, retired, actions):
+    """state=promoted: the current and pending key after promoting the pending key ``wanted``.
+
+    Appends the retire/promote actions to ``actions`` and the retired current key to ``retired``.
+    Returns ``(new_current, new_pending, promoted)``.
+    """
+    paths = key_set["paths"]
+    current = key_set["current"]
+    pending = key_set["pending"]
+    if not wanted:
+        raise KeyRotationStateError("state=promoted needs the fingerprint of the verified pending key")
+    if pending is not None and pending["fingerprint"] == wanted:
+        if current is not None and current["fingerprint"] != wanted:
+            copy = [k for k in key_set["retired"] if k["fingerprint"] == current["fingerprint"]]
+            if copy:
+                retired.append(copy[0])
+            else:
+                target = os.path.join(paths["retired_dir"], retire_stamp(now))
+                actions.append({"action": "retire", "fingerprint": current["fingerprint"], "path": target,
+                                "reason": "the current key is replaced by the verified pending key"})
+                retired.append(dict(current, path=target, public_key_path=target + ".pub", retired=iso(now)))
+        actions.append({"action": "promote", "fingerprint": pending["fingerprint"], "path": paths["current"],
+                        "reason": "the pending key was verified on the hosts"})
+        new_current = dict(pending, path=paths["current"], public_key_path=paths["current"] + ".pub",
+                           public_key_file_ok=True, mode=0o600)
+        return new_current, None, True
+    if current is None or current["fingerprint"] != wanted:
+        raise KeyRotationStateError(
+            "refusing to promote: no pending key with fingerprint %s (the key directory changed since it was verified)" % wanted
+        )
+    return current, pending, False
+
+
+def _file_actions(new_current, new_pending, promoted):
+    """fix_mode / write_public_key for the key files kept in place (a promoted key is written whole)."""
+    actions = []
     for key, role in ((new_current, "current"), (new_pending, "pending")):
         if key is None or (promoted and role == "current"):
             continue
@@ -346,39 +347,76 @@ def plan(key_set, policy, now):
         if not key["public_key_file_ok"]:
             actions.append({"action": "write_public_key", "fingerprint": key["fingerprint"], "path": key["public_key_path"],
                             "reason": "the %s public key file is missing or does not match its private key" % role})
+    return actions
+
+
+def _record_actions(new_current, new_pending, retired, recorded):
+    """record: a key whose dates (or retirement) the state file does not hold yet."""
+    actions = []
     for key in [k for k in (new_current, new_pending) if k] + retired:
         entry = recorded.get(key["fingerprint"])
         if entry is None or (key in retired and not entry.get("retired")):
             actions.append({"action": "record", "fingerprint": key["fingerprint"],
                             "reason": "the dates of this key are not recorded yet"})
-    for path in key_set["orphan_public_keys"]:
-        actions.append({"action": "remove_orphan", "path": path,
-                        "reason": "a pending public key without its private key (interrupted promotion)"})
+    return actions
 
-    current_view = describe(new_current, recorded, now, "current")
-    pending_view = describe(new_pending, recorded, now, "pending")
-    retired_views = [describe(k, recorded, now, "retired") for k in retired]
+
+def _orphan_actions(orphan_public_keys):
+    return [{"action": "remove_orphan", "path": path,
+             "reason": "a pending public key without its private key (interrupted promotion)"}
+            for path in orphan_public_keys]
+
+
+def _due(policy, current_view, pending_view, promoted):
+    """Whether a rotation is due, and why: ``(due, reason)``."""
     max_age = policy.get("max_age_days")
-    if new_pending is not None:
-        due, reason = True, "pending"
-    elif new_current is None:
-        due, reason = True, "no_key"
-    elif promoted:
-        due, reason = False, "promoted"
-    elif policy.get("force"):
-        due, reason = True, "force"
-    elif max_age is not None and current_view["age_days"] >= max_age:
-        due, reason = True, "max_age"
-    else:
-        due, reason = False, "none"
+    if pending_view is not None:
+        return True, "pending"
+    if current_view is None:
+        return True, "no_key"
+    if promoted:
+        return False, "promoted"
+    if policy.get("force"):
+        return True, "force"
+    if max_age is not None and current_view["age_days"] >= max_age:
+        return True, "max_age"
+    return False, "none"
 
-    target = pending_view or current_view
+
+def _old_fingerprints(current_view, pending_view, retired_views, target):
+    """The fingerprints the hosts should lose once the target key is in place."""
     old = []
     if pending_view is not None and current_view is not None:
         old.append(current_view["fingerprint"])
     old.extend(view["fingerprint"] for view in retired_views)
     if target is not None:
         old = [fp for fp in old if fp != target["fingerprint"]]
+    return old
+
+
+def plan(key_set, policy, now):
+    """Decide what the key set needs. Pure: returns the decision, the views and the file actions.
+
+    policy: ``{"state": "present"|"promoted", "max_age_days": int, "force": bool, "fingerprint": str|None}``
+    """
+    recorded = key_set["state"].get("keys", {})
+    actions = []
+    if not key_set.get("dir_exists", True):
+        actions.append({"action": "create_dir", "path": os.path.dirname(key_set["paths"]["current"]),
+                        "reason": "the key directory does not exist (created 0700)"})
+    retired = _live_retired(key_set, key_set["current"], key_set["pending"])
+    new_current, new_pending, promoted = key_set["current"], key_set["pending"], False
+    if policy.get("state") == "promoted":
+        new_current, new_pending, promoted = _promotion(key_set, policy.get("fingerprint"), now, retired, actions)
+    actions.extend(_file_actions(new_current, new_pending, promoted))
+    actions.extend(_record_actions(new_current, new_pending, retired, recorded))
+    actions.extend(_orphan_actions(key_set["orphan_public_keys"]))
+
+    current_view = describe(new_current, recorded, now, "current")
+    pending_view = describe(new_pending, recorded, now, "pending")
+    retired_views = [describe(k, recorded, now, "retired") for k in retired]
+    due, reason = _due(policy, current_view, pending_view, promoted)
+    target = pending_view or current_view
     generate = due and pending_view is None
     return {
         "due": due,
@@ -387,7 +425,7 @@ def plan(key_set, policy, now):
         "pending": pending_view,
         "retired": retired_views,
         "target": target,
-        "old_fingerprints": old,
+        "old_fingerprints": _old_fingerprints(current_view, pending_view, retired_views, target),
         "actions": actions,
         # the role's decisions, made here once instead of in its tasks
         "generate": generate,

@@ -146,6 +146,56 @@ def test_promote_plans_retire_then_promote():
     assert not result["due"]
 
 
+def test_live_retired_drops_copies_of_active_keys_and_duplicates():
+    current = _key("SHA256:cur")
+    retired = [_key("SHA256:ret", path="/k/r/1"), _key("SHA256:cur", path="/k/r/2"), _key("SHA256:ret", path="/k/r/3")]
+    kept = state._live_retired(_key_set(current, None, retired), current, None)
+    assert [k["path"] for k in kept] == ["/k/r/1"]
+
+
+def test_promotion_needs_a_fingerprint():
+    with pytest.raises(state.KeyRotationStateError, match="needs the fingerprint"):
+        state._promotion(_key_set(_key("SHA256:cur")), None, NOW, [], [])
+
+
+def test_promotion_of_the_current_key_is_a_no_op():
+    current = _key("SHA256:cur")
+    actions, retired = [], []
+    result = state._promotion(_key_set(current), "SHA256:cur", NOW, retired, actions)
+    assert result == (current, None, False) and actions == [] and retired == []
+
+
+def test_promotion_reuses_a_retired_copy_of_the_current_key():
+    current, pending = _key("SHA256:cur"), _key("SHA256:new", path="/k/deploy.new")
+    copy = _key("SHA256:cur", path="/k/deploy.retired/1")
+    actions, retired = [], []
+    new_current, new_pending, promoted = state._promotion(
+        _key_set(current, pending, [copy]), "SHA256:new", NOW, retired, actions)
+    assert [a["action"] for a in actions] == ["promote"] and retired == [copy]
+    assert promoted and new_pending is None and new_current["path"] == "/k/deploy" and new_current["mode"] == 0o600
+
+
+def test_file_actions_skip_a_promoted_current_key():
+    loose = _key("SHA256:cur", mode=0o644, pub_ok=False)
+    assert [a["action"] for a in state._file_actions(loose, None, False)] == ["fix_mode", "write_public_key"]
+    assert state._file_actions(loose, None, True) == []
+
+
+def test_record_actions_for_unrecorded_keys_and_unrecorded_retirements():
+    current, old = _key("SHA256:cur"), _key("SHA256:old", path="/k/r/1")
+    recorded = {"SHA256:cur": {"created": "x"}, "SHA256:old": {"created": "x"}}
+    assert [a["fingerprint"] for a in state._record_actions(current, None, [old], recorded)] == ["SHA256:old"]
+    recorded["SHA256:old"]["retired"] = "y"
+    assert state._record_actions(current, None, [old], recorded) == []
+
+
+def test_old_fingerprints_never_include_the_target():
+    cur, ret = {"fingerprint": "a"}, [{"fingerprint": "b"}, {"fingerprint": "a"}]
+    assert state._old_fingerprints(cur, None, ret, cur) == ["b"]
+    assert state._old_fingerprints(cur, {"fingerprint": "n"}, ret, {"fingerprint": "n"}) == ["a", "b", "a"]
+    assert state._old_fingerprints(None, None, [], None) == []
+
+
 # --------------------------------------------------------------------------- on disk
 @needs_ssh_keygen
 def test_full_cycle_on_disk(tmp_path):
