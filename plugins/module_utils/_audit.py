@@ -29,7 +29,6 @@ reaches a finding, the report or its HTML.
 """
 
 import datetime
-import re
 
 from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys, _sshkeys
 from ansible_collections.keyops.aws.plugins.module_utils._access_key_planner import room_order

@@ -17,7 +17,6 @@ Small helpers shared by the AWS modules of keyops.aws:
   boto3 clients are thread-safe; one of each per service and region is shared by all threads.
 """
 
-import datetime
 from concurrent.futures import ThreadPoolExecutor
 
 try:

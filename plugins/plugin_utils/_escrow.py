@@ -16,7 +16,6 @@ so when a vault secret is configured). No secret ever appears in an exception me
 
 import json
 import os
-import re
 import stat
 
 from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE, mask_key_id
