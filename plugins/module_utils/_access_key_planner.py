@@ -58,6 +58,8 @@ tags naming keys that no longer exist are removed.
 
 import datetime
 
+from ansible_collections.keyops.aws.plugins.module_utils._dates import as_utc
+
 ACTIVE = "Active"
 INACTIVE = "Inactive"
 
@@ -76,16 +78,8 @@ def tag_key(access_key_id):
     return TAG_PREFIX + access_key_id
 
 
-def _utc(value):
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=datetime.timezone.utc)
-    return value
-
-
 def _age_days(key, now):
-    created = _utc(key.get("create_date"))
+    created = as_utc(key.get("create_date"))
     if created is None:  # IAM always dates keys; an undated key counts as new rather than failing the plan
         return 0
     return max(0, (now - created).days)
@@ -95,7 +89,7 @@ def newest_first(keys):
     """Keys sorted newest first (ties broken by id, so plans are deterministic)."""
     # ties on create_date broken by id so the order (and the plan) is deterministic
     ordered = sorted(keys, key=lambda k: k["access_key_id"], reverse=True)
-    return sorted(ordered, key=lambda k: _utc(k.get("create_date")) or _EPOCH, reverse=True)
+    return sorted(ordered, key=lambda k: as_utc(k.get("create_date")) or _EPOCH, reverse=True)
 
 
 def room_order(keys):
@@ -103,7 +97,7 @@ def room_order(keys):
     those with a recorded deactivation time first (oldest record first), then the others (oldest key
     first). Dates may be datetimes or None; the audit names the first one as the key to retire next."""
     inactive = [
-        dict(k, create_date=_utc(k.get("create_date")), deactivated_date=_utc(k.get("deactivated_date")))
+        dict(k, create_date=as_utc(k.get("create_date")), deactivated_date=as_utc(k.get("deactivated_date")))
         for k in keys if k["status"] != ACTIVE
     ]
     recorded = sorted((k for k in inactive if k["deactivated_date"]), key=lambda k: (k["deactivated_date"], k["access_key_id"]))
@@ -151,8 +145,8 @@ def plan_rotation(keys, policy, now, tagged_key_ids=()):
     a ``keyops:deactivated:`` tag on the user (to clean up tags of keys that no longer exist).
     A failed plan has ``failed=True``, a ``msg`` and no actions.
     """
-    now = _utc(now)
-    keys = [dict(k, create_date=_utc(k.get("create_date")), deactivated_date=_utc(k.get("deactivated_date"))) for k in keys]
+    now = as_utc(now)
+    keys = [dict(k, create_date=as_utc(k.get("create_date")), deactivated_date=as_utc(k.get("deactivated_date"))) for k in keys]
     if policy.get("state", "rotated") == "retired":
         return _plan_retired(keys, policy, now, tagged_key_ids)
     return _plan_rotated(keys, policy, now)
@@ -269,7 +263,7 @@ def simulate(keys, plan, now, new_key_id="AKIANEWKEY", tagged_key_ids=()):
 
     Returns ``(keys, tagged_key_ids)``; a created key gets ``new_key_id`` and ``create_date=now``.
     """
-    now = _utc(now)
+    now = as_utc(now)
     result = {k["access_key_id"]: dict(k) for k in keys}
     tagged = set(tagged_key_ids or ()) | set(k["access_key_id"] for k in keys if k.get("deactivated_date"))
     for action in plan["actions"]:

@@ -29,10 +29,11 @@ reaches a finding, the report or its HTML.
 """
 
 import datetime
-import re
 
 from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys, _sshkeys
 from ansible_collections.keyops.aws.plugins.module_utils._access_key_planner import room_order
+from ansible_collections.keyops.aws.plugins.module_utils._dates import as_utc, parse_iso
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE
 
 SEVERITIES = ("low", "medium", "high")
 SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
@@ -62,7 +63,6 @@ CHECK_TITLE = dict((check[0], check[2]) for check in CHECKS)
 FINDING_FIELDS = ("check", "severity", "environment", "account", "host", "path", "profile", "iam_user", "access_key_id",
                   "region", "key_pair", "message", "fix")
 
-KEY_ID_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 PRIVATE_KEY_MODES = (0o600, 0o400)
 DEFAULT_ENVIRONMENT = "ungrouped"
 # keyops.aws.access_key_rotation's access_key_rotation_delete_after_days default
@@ -83,23 +83,12 @@ def _text(value):
     return str(value)
 
 
-def _as_utc(value):
-    if value.tzinfo is None:
-        return value.replace(tzinfo=datetime.timezone.utc)
-    return value.astimezone(datetime.timezone.utc)
-
-
 def parse_date(value):
-    """A timezone-aware UTC datetime from ISO 8601 text or a datetime; None for None/empty."""
+    """A timezone-aware UTC datetime from ISO 8601 text or a datetime; None for None/empty (_dates.parse_iso)."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime.datetime):
-        return _as_utc(value)
-    text = str(value).strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        return _as_utc(datetime.datetime.fromisoformat(text))
+        return parse_iso(value if isinstance(value, datetime.datetime) else str(value))
     except ValueError:
         raise AuditError("not an ISO 8601 date: %r" % (str(value)[:40],)) from None
 
@@ -757,7 +746,7 @@ def _evaluate(facts, max_age_days, unused_days, now):
     for label, value in (("max_age_days", max_age_days), ("unused_days", unused_days)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise AuditError("%s must be a whole number of days >= 0, got %r" % (label, value))
-    now = _as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc)
+    now = as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc)
     ctx = _Context(facts, max_age_days, unused_days, now)
     controller = facts.get("controller") or {}
     ref_key = canonical_key(controller.get("public_key"))
@@ -786,7 +775,7 @@ def _evaluate(facts, max_age_days, unused_days, now):
 def key_ages(facts, max_age_days=90, unused_days=90, now=None):
     """Every key of the audited IAM users with its age and days unused (whole days, so a report is stable
     within a day): data for the report's chart. A key read in several environments of one account is one row."""
-    now = _as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc)
+    now = as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc)
     accounts = dict((str(env), str(acct)) for env, acct in (facts.get("accounts") or {}).items() if acct)
     rows = {}
     for env in sorted(facts.get("iam") or {}):
@@ -879,7 +868,7 @@ def text_summary(report):
 
 def build_report(facts, max_age_days=90, unused_days=90, fail_on="none", now=None):
     """The whole report (what report.json holds), from the facts."""
-    now = _as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = as_utc(now) if now is not None else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     ctx = _evaluate(facts, max_age_days, unused_days, now)
     findings, errors = ctx.findings, ctx.errors
     environments = sorted(set(

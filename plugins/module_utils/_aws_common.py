@@ -10,14 +10,13 @@ Small helpers shared by the AWS modules of keyops.aws:
 - ``known_ec2_regions()``, ``unknown_ec2_regions(regions)``: region names checked against botocore's
   endpoint data for every partition, before any call (a typo such as ``moon-1`` never reaches AWS);
 - ``error_code(exc)``: the AWS error code of a botocore ``ClientError`` (else ``None``);
-- ``utcnow()``, ``iso(dt)``, ``parse_iso(text)``, ``age_days(dt, now)``: timezone-aware UTC dates;
+- ``utcnow()``, ``as_utc(dt)``, ``iso(dt)``, ``parse_iso(text)``, ``age_days(dt, now)``: re-exported from ``_dates``;
 - ``client_pair(module, service, concurrency)``: a reading client (retried with
   ``AWSRetry.jittered_backoff`` when called with ``aws_retry=True``) and a writing client that never
   retries (botocore's own retries switched off too), both sized for ``concurrency`` threads.
   boto3 clients are thread-safe; one of each per service and region is shared by all threads.
 """
 
-import datetime
 from concurrent.futures import ThreadPoolExecutor
 
 try:
@@ -26,6 +25,7 @@ except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore itself
     pass
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.keyops.aws.plugins.module_utils._dates import age_days, as_utc, iso, parse_iso, utcnow  # noqa: F401 pylint: disable=unused-import
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 256
@@ -104,52 +104,6 @@ def error_message(exc):
         if err.get("Code") or err.get("Message"):
             return "%s: %s" % (err.get("Code") or "Error", err.get("Message") or "")
     return str(exc) or type(exc).__name__
-
-
-def utcnow():
-    """The current time, timezone-aware UTC, without microseconds."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
-def as_utc(value):
-    """A datetime in UTC (naive values are taken as UTC); None stays None."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=datetime.timezone.utc)
-    return value.astimezone(datetime.timezone.utc)
-
-
-def iso(value):
-    """ISO 8601 UTC text (``2026-01-02T03:04:05Z``) of a datetime; None stays None; strings pass."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return as_utc(value).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text):
-    """A timezone-aware UTC datetime from ISO 8601 text (``Z`` or an offset; naive = UTC).
-
-    Raises ValueError on text that is not a date.
-    """
-    if isinstance(text, datetime.datetime):
-        return as_utc(text)
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("not an ISO 8601 date: %r" % (text,))
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    return as_utc(datetime.datetime.fromisoformat(value))
-
-
-def age_days(value, now):
-    """Whole days (floored, never negative) from ``value`` to ``now``; None when value is None."""
-    if value is None:
-        return None
-    delta = as_utc(now) - as_utc(value)
-    return max(0, delta.days)
 
 
 def botocore_config(concurrency, retries=True):

@@ -30,6 +30,8 @@ Nothing here puts a value in an exception message: only line numbers, section an
 import re
 import shlex
 
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import key_id_problem, mask_key_id  # noqa: F401 pylint: disable=unused-import
+
 CREDENTIALS = "credentials"
 CONFIG = "config"
 
@@ -42,7 +44,6 @@ CREDENTIAL_KEYS = (ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN, SECURITY_TOK
 MASK = "********"
 # Option names whose values are masked in diffs and never returned without return_secrets.
 _SECRET_NAME = re.compile(r"secret|token|password|passphrase|credential_process", re.IGNORECASE)
-_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 _OPTION = re.compile(r"^(?P<indent>[ \t]*)(?P<name>[^=:]*?)(?P<sp1>[ \t]*)(?P<delim>[=:])(?P<sp2>[ \t]*)(?P<value>.*?)(?P<trail>[ \t]*)$")
 # As configparser's SECTCRE, matched against the stripped line: the header runs to the LAST "]" and
 # whatever follows it is ignored (``[profile foo] # comment`` and ``[profile foo];`` are profile foo).
@@ -59,31 +60,6 @@ class CredentialsFileError(Exception):
 
 def is_secret_name(name):
     return bool(_SECRET_NAME.search(name or ""))
-
-
-def key_id_problem(key_id):
-    """None when key_id looks like an AWS access key id, else a description that never repeats it."""
-    if not isinstance(key_id, str) or not key_id:
-        return "the access key id is empty"
-    if _KEY_ID.match(key_id):
-        return None
-    problems = []
-    if len(key_id) != 20:
-        problems.append("it has %d characters, not 20" % len(key_id))
-    if not key_id.startswith(("AKIA", "ASIA")):
-        problems.append("it does not start with AKIA or ASIA")
-    if not re.match(r"^[A-Z0-9]*$", key_id):
-        problems.append("it holds characters other than uppercase letters and digits")
-    return "the access key id is malformed (%s)" % "; ".join(problems)
-
-
-def mask_key_id(key_id):
-    """A key id safe to show: itself when well formed, else only its first 4 characters."""
-    if isinstance(key_id, str) and _KEY_ID.match(key_id):
-        return key_id
-    if not isinstance(key_id, str):
-        return None
-    return (key_id[:4] + "...") if len(key_id) > 4 else "..."
 
 
 class Line:

@@ -28,8 +28,8 @@ from ansible_collections.keyops.aws.plugins.module_utils._credentials_file impor
     CredentialsFileError,
     check_profile_name,
     is_secret_name,
-    key_id_problem,
 )
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import key_id_problem
 
 
 class ProfileError(Exception):

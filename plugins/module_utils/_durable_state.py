@@ -50,7 +50,9 @@ import re
 import socket
 import uuid
 
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import error_code, error_message, iso, parse_iso
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import error_code, error_message
+from ansible_collections.keyops.aws.plugins.module_utils._dates import iso, parse_iso_or_none
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import FileOpError, atomic_write, make_parent_dirs, read_regular_file
 
 FORMAT_VERSION = 1
@@ -63,7 +65,7 @@ ACK_TAG_PREFIX = "keyops:ack:"
 MAX_ACK_TAGS = 45  # Secrets Manager allows 50 tags per secret; we keep 5 for the user's own
 PREFIX_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,400}$")
 KMS_KEY_RE = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+|alias/[A-Za-z0-9/_-]+|[A-Za-z0-9-]{1,2048})$")
-LOCAL_KEY_ID_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
+LOCAL_KEY_ID_RE = KEY_ID_RE
 
 FREE = "free"
 RESUME = "resume"
@@ -118,16 +120,7 @@ def holder_hash(holder):
 
 
 def _as_utc(value):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return parse_iso(value)
-        except ValueError:
-            return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=datetime.timezone.utc)
-    return value
+    return parse_iso_or_none(value)
 
 
 # ---------------------------------------------------------------- the pure claim planner

@@ -17,7 +17,8 @@ import re
 import stat
 
 from ansible_collections.keyops.aws.plugins.module_utils import _fileops
-from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import MASK, is_secret_name, key_id_problem
+from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import MASK, is_secret_name
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import key_id_problem
 
 # NAME=VALUE with an optional `export ` prefix (as shells and many tools accept it)
 _ASSIGNMENT = re.compile(

@@ -27,15 +27,12 @@ from ansible_collections.keyops.aws.plugins.module_utils._aws_common import (
     client_pair,
     error_code,
     error_message,
-    iso,
-    parse_iso,
     run_concurrently,
-    age_days,
-    utcnow,
 )
+from ansible_collections.keyops.aws.plugins.module_utils._dates import age_days, iso, parse_iso, utcnow
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE, KEY_ID_RULE
 
 USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
-KEY_ID_RE = re.compile(r"^[A-Z0-9]{16,128}$")
 MAX_DETAILS = 10  # failure reasons quoted in the task message (all are in users[].msg)
 USER_ENTRY_KEYS = ("name", "held_key_ids", "escrowed_key_ids", "current_key_id", "force", "keys")
 MAX_DAYS = 36500  # a hundred years: larger values are a typo (and overflow date arithmetic)
@@ -665,8 +662,7 @@ def run_rotation(module):
         for index, key_id in enumerate(params.get("escrowed_key_ids") or []):
             if not isinstance(key_id, str) or not KEY_ID_RE.match(key_id):
                 # the value is not echoed: a secret pasted in the wrong place must not reach the output
-                raise KeyopsIamError("escrowed_key_ids[%d] is not an access key id (16-128 uppercase letters and digits); "
-                                     "nothing was changed" % index)
+                raise KeyopsIamError("escrowed_key_ids[%d] is not an access key id (%s); nothing was changed" % (index, KEY_ID_RULE))
         entries = normalize_users(params["users"], params)
         if params["state"] == "retired":
             missing = [name for name, policy in entries if not policy["current_key_id"]]

@@ -32,8 +32,8 @@ import re
 import stat
 
 from ansible_collections.keyops.aws.plugins.module_utils import _ssh_keypair
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import age_days, iso, known_ec2_regions, utcnow
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import parse_iso as _strict_parse_iso
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import known_ec2_regions
+from ansible_collections.keyops.aws.plugins.module_utils._dates import age_days, iso, parse_iso_or_none, utcnow
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
     FileOpError,
     atomic_write,
@@ -56,15 +56,6 @@ OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
 class KeyRotationStateError(Exception):
     """A problem with the key directory, described for a user (never with key material)."""
-
-
-# --------------------------------------------------------------------------- dates
-def parse_iso(text):
-    """A recorded date, or None when missing or unreadable (the file time is used instead)."""
-    try:
-        return _strict_parse_iso(text)
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------- names and paths
@@ -259,7 +250,7 @@ def read_key_set(layout):
 # --------------------------------------------------------------------------- planning (pure)
 def _created(key, recorded):
     entry = recorded.get(key["fingerprint"]) or {}
-    return parse_iso(entry.get("created")) or key["mtime"]
+    return parse_iso_or_none(entry.get("created")) or key["mtime"]
 
 
 def describe(key, recorded, now, role):

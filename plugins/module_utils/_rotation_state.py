@@ -17,8 +17,8 @@ import re
 from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import check_concurrency, run_concurrently
 from ansible_collections.keyops.aws.plugins.module_utils._iam import KeyopsIamError, open_store
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE
 
-KEY_ID_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 USER_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 
 

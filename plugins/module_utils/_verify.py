@@ -42,9 +42,8 @@ from ansible_collections.keyops.aws.plugins.module_utils._credentials_file impor
     CredentialsFile,
     CredentialsFileError,
     check_profile_name,
-    key_id_problem,
-    mask_key_id,
 )
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import key_id_problem, mask_key_id
 
 OK = "ok"
 KEY_NOT_FOUND = "key_not_found"

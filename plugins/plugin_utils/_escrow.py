@@ -16,10 +16,9 @@ so when a vault secret is configured). No secret ever appears in an exception me
 
 import json
 import os
-import re
 import stat
 
-from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import mask_key_id
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE, mask_key_id
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
     FileOpError,
     atomic_write,
@@ -28,7 +27,6 @@ from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
     read_regular_file,
 )
 
-KEY_ID_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 FORMAT_VERSION = 1
 VAULT_HEADER = b"$ANSIBLE_VAULT;"
 

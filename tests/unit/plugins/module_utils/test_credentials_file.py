@@ -10,9 +10,8 @@ from ansible_collections.keyops.aws.plugins.module_utils._credentials_file impor
     CONFIG,
     CredentialsFile,
     CredentialsFileError,
-    key_id_problem,
-    mask_key_id,
 )
+from ansible_collections.keyops.aws.plugins.module_utils._key_ids import key_id_problem, mask_key_id
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_profile import (
     ProfileError,
     describe_profiles,
