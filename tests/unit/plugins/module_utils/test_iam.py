@@ -405,7 +405,8 @@ def test_user_tags_read_only_when_an_inactive_key_exists():
 ])
 def test_bad_carried_state_fails_before_any_call(keys, message):
     iam = FakeIAM()
-    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", users=[{"name": "a", "current_key_id": "AKIACUR0000000000001", "access_keys": keys}]))
+    user = {"name": "a", "current_key_id": "AKIACUR0000000000001", "access_keys": keys}
+    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", users=[user]))
     assert kind == "fail" and message in result["msg"] and iam.calls == []
 
 
