@@ -34,7 +34,7 @@ from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_
 
 USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 MAX_DETAILS = 10  # failure reasons quoted in the task message (all are in users[].msg)
-USER_ENTRY_KEYS = ("name", "held_key_ids", "escrowed_key_ids", "current_key_id", "force", "keys")
+USER_ENTRY_KEYS = ("name", "held_key_ids", "escrowed_key_ids", "current_key_id", "force", "access_keys", "keys")
 MAX_DAYS = 36500  # a hundred years: larger values are a typo (and overflow date arithmetic)
 
 
@@ -120,28 +120,40 @@ def read_user(reader, user_name, last_used=False, tags="always"):
     return {"user_name": user_name, "keys": keys, "tagged_key_ids": sorted(recorded), "warnings": warnings, "tags_read": tags_read}
 
 
-def known_state(state, index):
-    """A user's keys as carried over from an earlier step of the same run (``users[].keys``), validated:
+def _known(item, index):
+    """users[].access_keys (or its deprecated alias users[].keys), validated; None when not given."""
+    name = "access_keys" if item.get("access_keys") is not None else "keys"
+    return known_state(item[name], index, name) if item.get(name) is not None else None
+
+
+def known_state(state, index, name="access_keys"):
+    """A user's keys as carried over from an earlier step of the same run (``users[].access_keys``), validated:
     the same shape as read_user()'s result, so no IAM read is needed."""
     if not isinstance(state, dict) or not isinstance(state.get("keys"), list):
-        raise KeyopsIamError("users[%d].keys must be a dict with keys (a list) and tagged_key_ids" % index)
+        raise KeyopsIamError("users[%d].%s must be a dict with keys (a list) and tagged_key_ids" % (index, name))
     keys = []
     for item in state["keys"]:
         if not isinstance(item, dict) or not isinstance(item.get("access_key_id"), str) or not KEY_ID_RE.match(item["access_key_id"]):
-            raise KeyopsIamError("users[%d].keys: every key needs an access_key_id" % index)
+            raise KeyopsIamError("users[%d].%s: every key needs an access_key_id" % (index, name))
         if item.get("status") not in (planner.ACTIVE, planner.INACTIVE):
-            raise KeyopsIamError("users[%d].keys: status must be Active or Inactive" % index)
+            raise KeyopsIamError("users[%d].%s: status must be Active or Inactive" % (index, name))
         try:
             created = parse_iso(item["create_date"]) if item.get("create_date") else None
             deactivated = parse_iso(item["deactivated_date"]) if item.get("deactivated_date") else None
         except ValueError:
-            raise KeyopsIamError("users[%d].keys: dates must be ISO 8601" % index) from None
+            raise KeyopsIamError("users[%d].%s: dates must be ISO 8601" % (index, name)) from None
         keys.append({"access_key_id": item["access_key_id"], "status": item["status"], "create_date": created,
                      "deactivated_date": deactivated, "tagged": bool(item.get("tagged"))})
     tagged = state.get("tagged_key_ids") or []
     if not isinstance(tagged, list) or not all(isinstance(k, str) and KEY_ID_RE.match(k) for k in tagged):
-        raise KeyopsIamError("users[%d].keys.tagged_key_ids must be a list of access key ids" % index)
+        raise KeyopsIamError("users[%d].%s.tagged_key_ids must be a list of access key ids" % (index, name))
     return {"keys": keys, "tagged_key_ids": sorted(tagged)}
+
+
+def _carry(result, state):
+    """The carried state under its name (access_keys) and its deprecated alias (keys, removed in 1.0.0)."""
+    result["access_keys"] = state
+    result["keys"] = state
 
 
 def carried_state(keys, tagged_key_ids):
@@ -279,7 +291,7 @@ def normalize_users(users, params):
             "held_key_ids": _id_list(item.get("held_key_ids"), index, "held_key_ids", allow_empty_entries=True),
             "escrowed_key_ids": _id_list(item.get("escrowed_key_ids"), index, "escrowed_key_ids"),
             "current_key_id": _key_id(item.get("current_key_id"), index, "current_key_id"),
-            "known": known_state(item["keys"], index) if item.get("keys") is not None else None,
+            "known": _known(item, index),
         }
         if params.get("escrowed_key_ids"):
             policy["escrowed_key_ids"] = sorted(set(policy["escrowed_key_ids"] or []) | set(params["escrowed_key_ids"]))
@@ -548,7 +560,7 @@ def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durab
                           previous_key_ids=[k["access_key_id"] for k in data["keys"] if k["status"] == "Active"],
                           msg="due for a new key (%s), but create_keys is false: a run that may create keys (the role's phase "
                               "prepare or all) makes it; nothing was changed for this user" % (plan["msg"] or plan["decision"]))
-            result["keys"] = carried_state(data["keys"], data["tagged_key_ids"])
+            _carry(result, carried_state(data["keys"], data["tagged_key_ids"]))
             return result
     if store is not None:
         if orphan_deletes:
@@ -565,7 +577,7 @@ def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durab
     after_keys, after_tagged = planner.simulate(data["keys"], plan, now, new_key_id="(new key)", tagged_key_ids=data["tagged_key_ids"])
     result["_diff"] = (_state_view(data["keys"], data["tagged_key_ids"]), _state_view(after_keys, after_tagged))
     if plan["failed"] or not plan["actions"]:
-        result["keys"] = carried_state(data["keys"], data["tagged_key_ids"])
+        _carry(result, carried_state(data["keys"], data["tagged_key_ids"]))
         return result
     result["changed"] = True
     if check_mode:
@@ -593,8 +605,8 @@ def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durab
                                                 new_key_id=new_key["access_key_id"] if new_key else "(new key)",
                                                 tagged_key_ids=data["tagged_key_ids"])
     result["_diff"] = (result["_diff"][0], _state_view(after_keys, after_tagged))
-    # the keys as they are now, for a later step of the same run (state=retired with users[].keys)
-    result["keys"] = carried_state(after_keys, after_tagged)
+    # the keys as they are now, for a later step of the same run (state=retired with users[].access_keys)
+    _carry(result, carried_state(after_keys, after_tagged))
     return result
 
 

@@ -189,15 +189,11 @@ updated:
   returned: always
   type: list
   elements: dict
-keys:
+fingerprints:
   description:
     - Fingerprints of every key line in the file afterwards, in file order.
-    - In Jinja write C(result['keys']) (C(result.keys) is the dict method); RV(fingerprints) holds the same list.
-  returned: always
-  type: list
-  elements: str
-fingerprints:
-  description: The same list as RV(keys), under a name that reads well in Jinja (C(result.fingerprints)).
+    - The same list is also returned as C(keys), a deprecated alias (it shadows the dict method C(keys) in Jinja)
+      to be removed in keyops.aws 1.0.0.
   returned: always
   type: list
   elements: str

@@ -54,9 +54,10 @@ options:
         interrupted run (V(state=rotated) converges on the newest such Active key instead of creating one).
       - C(current_key_id) (str) the key to keep with O(state=retired) (required then).
       - C(force) (bool) per-user O(force).
-      - C(keys) (dict) with O(state=retired), the user's keys as RV(users[].keys) of an earlier task of
-        the same run returned them; the user's keys are then not read again (fewer IAM requests). A key
-        changed by someone else in between makes that user's action fail, never another key's.
+      - C(access_keys) (dict) with O(state=retired), the user's keys as RV(users[].access_keys) of an earlier task
+        of the same run returned them; the user's keys are then not read again (fewer IAM requests). A key
+        changed by someone else in between makes that user's action fail, never another key's. C(keys) is a
+        deprecated alias of C(access_keys), to be removed in keyops.aws 1.0.0.
     type: list
     elements: raw
     required: true
@@ -361,11 +362,13 @@ users:
       type: bool
       returned: when the user was busy
       version_added: 0.2.0
-    keys:
+    access_keys:
       description:
         - The user's keys after this task (ids, status, dates, whether a deactivation record is known),
-          for a later task of the same run (C(keys) in O(users)); no secret. Not returned for a user
+          for a later task of the same run (C(access_keys) in O(users)); no secret. Not returned for a user
           whose read failed, nor in check mode for a user with actions.
+        - The same dict is also returned as C(keys), a deprecated alias (it shadows the dict method C(keys) in Jinja)
+          to be removed in keyops.aws 1.0.0.
       type: dict
       returned: success
       version_added: 0.2.0

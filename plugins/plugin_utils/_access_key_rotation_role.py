@@ -683,8 +683,8 @@ def targets(inputs, rotation, check_mode=False):
                 entry["busy" if result.get("busy") else "waiting"] = True
                 entry["pending"] = [h["id"] for h in mine]
                 continue
-            if isinstance(result.get("keys"), dict):
-                entry["keys"] = result["keys"]  # carried to the retire step: no second read of the user
+            if isinstance(result.get("access_keys"), dict):
+                entry["access_keys"] = result["access_keys"]  # carried to the retire step: no second read of the user
             if result.get("failed"):
                 entry["failed"] = True
                 continue
@@ -971,8 +971,8 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
             retire[entry["aws_id"]] = []
             order.append(entry["aws_id"])
         user = {"name": entry["name"], "current_key_id": target}
-        if entry.get("keys") and not check_mode:
-            user["keys"] = entry["keys"]
+        if entry.get("access_keys") and not check_mode:
+            user["access_keys"] = entry["access_keys"]
         retire[entry["aws_id"]].append(user)
         entry["retire"] = True
         # the escrow entry is no longer needed once every holder has the key

@@ -366,10 +366,11 @@ def test_forced_rotation_then_retire_with_carried_state_costs_four_iam_requests(
     assert kind == "exit"
     user = result["users"][0]
     new = user["new_key"]["access_key_id"]
-    assert [k["access_key_id"] for k in user["keys"]["keys"]] == ["AKIAOLD0000000000009", new]
-    assert "s3cr3t" not in repr(user["keys"])
+    assert [k["access_key_id"] for k in user["access_keys"]["keys"]] == ["AKIAOLD0000000000009", new]
+    assert user["keys"] == user["access_keys"]  # the deprecated alias, removed in 1.0.0
+    assert "s3cr3t" not in repr(user["access_keys"])
     kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", delete_after_days=0,
-                                                     users=[{"name": "erin", "current_key_id": new, "keys": user["keys"]}]))
+                                                     users=[{"name": "erin", "current_key_id": new, "access_keys": user["access_keys"]}]))
     assert kind == "exit" and result["changed"]
     assert [c[0] for c in iam.calls] == ["list_access_keys", "create_access_key", "update_access_key", "delete_access_key"]
     assert set(iam.users["erin"]["keys"]) == {new} and iam.users["erin"]["tags"] == {}
@@ -397,15 +398,22 @@ def test_user_tags_read_only_when_an_inactive_key_exists():
 
 
 @pytest.mark.parametrize("keys, message", [
-    ({"keys": "x"}, "users[0].keys"),
+    ({"keys": "x"}, "users[0].access_keys"),
     ({"keys": [{"access_key_id": "nope", "status": "Active"}]}, "access_key_id"),
     ({"keys": [{"access_key_id": "AKIACUR0000000000001", "status": "Gone"}]}, "status"),
     ({"keys": [{"access_key_id": "AKIACUR0000000000001", "status": "Active", "create_date": "yesterday"}]}, "ISO 8601"),
 ])
 def test_bad_carried_state_fails_before_any_call(keys, message):
     iam = FakeIAM()
-    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", users=[{"name": "a", "current_key_id": "AKIACUR0000000000001", "keys": keys}]))
+    user = {"name": "a", "current_key_id": "AKIACUR0000000000001", "access_keys": keys}
+    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", users=[user]))
     assert kind == "fail" and message in result["msg"] and iam.calls == []
+
+
+def test_carried_state_under_the_deprecated_name_keys_is_taken_and_named_in_errors():
+    iam = FakeIAM()
+    kind, result = run(_iam.run_rotation, FakeModule(iam, state="retired", users=[{"name": "a", "current_key_id": "AKIACUR0000000000001", "keys": "x"}]))
+    assert kind == "fail" and "users[0].keys must be a dict" in result["msg"] and iam.calls == []
 
 
 def test_bad_escrowed_key_ids_fail_before_any_call_without_echoing_the_value():

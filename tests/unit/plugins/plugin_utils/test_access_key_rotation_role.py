@@ -226,14 +226,14 @@ def test_batches_label_progress_and_results_of_every_batch_are_used():
     rotation = {"results": [
         {"item": {"aws_id": gid, "users": b["users"]},
          "users": [{"user_name": u["name"], "decision": "none", "target_key_id": OLD, "previous_key_ids": [],
-                    "keys": {"keys": [{"access_key_id": OLD, "status": "Active"}], "tagged_key_ids": []}} for u in b["users"]]}
+                    "access_keys": {"keys": [{"access_key_id": OLD, "status": "Active"}], "tagged_key_ids": []}} for u in b["users"]]}
         for b in inputs["rotate_groups"][:2]
     ] + [{"item": {"aws_id": gid, "users": inputs["rotate_groups"][2]["users"]}, "failed": True, "msg": "throttled"}]}
     planned = role.targets(inputs, rotation)
     assert [u["failed"] for u in planned["users"]].count(True) == 100
     retired = role.retirement(inputs, role.distribute(inputs, planned, None, {})["users"], {}, {})
     assert [b["label"] for b in retired["retire_groups"]] == ["users 1-250 of 500", "users 251-500 of 500"]
-    assert retired["retire_groups"][0]["users"][0]["keys"]["keys"][0]["access_key_id"] == OLD  # carried over: no re-read
+    assert retired["retire_groups"][0]["users"][0]["access_keys"]["keys"][0]["access_key_id"] == OLD  # carried over: no re-read
     report = role.report(retired, {})
     assert report["lines"][0] == "600 users: 0 rotated, 500 up to date, 0 converged, 0 retired old keys only, 0 pending, 100 failed"
     assert len(report["lines"]) == 101 and all("failed" in line for line in report["lines"][1:])
