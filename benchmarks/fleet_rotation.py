@@ -260,7 +260,8 @@ def measure(n, args, workdir):
         check_rotated(before, state(bed, users, paths), users)
         rows.append((n, "role, forced (delete_after_days 0)", elapsed, requests, rss))
         if args.profile:
-            print("\n".join(line for line in output.splitlines() if re.search(r"-{3,} \d+\.\d+s$", line))[:3000], flush=True)
+            # profile_tasks pads a long task name with only "--": match any run of dashes before the time
+            print("\n".join(line for line in output.splitlines() if re.search(r" -+ \d+\.\d+s$", line))[:4000], flush=True)
 
         steady_before = state(bed, users, paths)
         count = requests_so_far(bed)
