@@ -27,13 +27,13 @@ import base64
 import os
 
 from ansible_collections.keyops.aws.plugins.module_utils import _audit
-from ansible_collections.keyops.aws.plugins.module_utils._env_file import EnvFile, EnvFileError
 from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import (
     MAX_DAYS,
     RoleError,
     aws_id,
     aws_label,
     bounded_int,
+    env_pairs as _env_pairs,
     has_sensitive,
     normalize_aws,
     normalize_credentials,
@@ -312,23 +312,6 @@ def _b64text(content):
 
 
 # --------------------------------------------------------------------------- step 3
-def _env_pairs(result):
-    """``[(id_var, key id, secret)]`` of a registered slurp of an env file (loop item: an ``env_files`` item)."""
-    item = result.get("item") or {}
-    if not result.get("content"):
-        return []
-    try:
-        parsed = EnvFile.parse(base64.b64decode(result["content"]))
-        pairs = []
-        for entry in item.get("entries") or []:
-            key_id, secret = parsed.value(entry.get("id_var")), parsed.value(entry.get("secret_var"))
-            if key_id and secret:
-                pairs.append((entry.get("id_var"), key_id, secret))
-        return pairs
-    except (EnvFileError, ValueError, TypeError):
-        return []  # keyops.aws.env_file_credentials reports the problem (the same parser)
-
-
 def _store_slot(entry):
     """``(path, slot)`` naming a Secrets Manager or SSM holder in a verified key's name (as its fact names it)."""
     if entry["type"] == "secretsmanager":
