@@ -252,6 +252,13 @@ def test_converge_secret_from_an_env_file_a_secret_or_a_parameter_when_the_escro
     })
     assert s.escrow_files() == []
     sm_before, ssm_before = sm_stores.state(), ssm_stores.state()
+    files = [p_env, p_sm, e_env, e_ssm]
+    before = s.state([env_user, sm_user, ssm_user], files)
+
+    out = s.run(inventory, check=True)  # reads the source holders, changes nothing
+    assert total_changed(out) > 0, recap(out)
+    assert s.state([env_user, sm_user, ssm_user], files) == before
+    assert sm_stores.state() == sm_before and ssm_stores.state() == ssm_before
 
     out = s.run(inventory, verbosity=4)
     for user, old, new in ((env_user, env_old, env_new), (sm_user, sm_old, sm_new), (ssm_user, ssm_old, ssm_new)):
