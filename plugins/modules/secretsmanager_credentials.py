@@ -97,6 +97,14 @@ EXAMPLES = r"""
         access_key_id: "{{ new_key.access_key_id }}"
         secret_access_key: "{{ new_key.secret_access_key }}"
   no_log: true
+
+- name: Read the key pair a secret holds (the result is hidden from output; use it only in no_log tasks)
+  keyops.aws.secretsmanager_credentials:
+    region: eu-west-1
+    holders:
+      - secret_id: prod/billing/aws
+    return_secrets: true
+  register: billing_key
 """
 
 RETURN = r"""

@@ -83,6 +83,14 @@ EXAMPLES = r"""
         access_key_id: "{{ new_key.access_key_id }}"
         secret_access_key: "{{ new_key.secret_access_key }}"
   no_log: true
+
+- name: Read the key pair a parameter pair holds (the result is hidden from output; use it only in no_log tasks)
+  keyops.aws.ssm_parameter_credentials:
+    holders:
+      - id_parameter: /billing/aws/access_key_id
+        secret_parameter: /billing/aws/secret_access_key
+    return_secrets: true
+  register: billing_key
 """
 
 RETURN = r"""
