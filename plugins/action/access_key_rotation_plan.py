@@ -144,9 +144,10 @@ class ActionModule(ActionBase):
             return role.targets(plan, args.get("results"), check_mode=check_mode)
         if step == "distribute":
             previous = self._need(args, "previous", step)
-            hosts = sorted(previous.get("holder_reads") or {})
+            hosts = sorted(set(previous.get("holder_reads") or {}) | set(previous.get("env_source_reads") or {}))
             host_results = self._host_results(task_vars, hosts, args["host_results_var"]) if args.get("host_results_var") else {}
-            return role.distribute(plan, previous, args.get("escrow_query"), host_results)
+            stores = args.get("results") if isinstance(args.get("results"), dict) else {}
+            return role.distribute(plan, previous, args.get("escrow_query"), host_results, stores)
         if step == "reloads":
             previous = self._need(args, "previous", step)
             hosts = sorted({h["host"] for h in plan["holders"]})

@@ -139,7 +139,8 @@ class ActionModule(ActionBase):
             names = self._need(args, "host_results_var", step)
             mine = self._host_results(task_vars, plan["hosts"], names)
             return role.verify_groups(plan, dict((host, value.get("reads")) for host, value in mine.items()),
-                                      dict((host, value.get("env_raw")) for host, value in mine.items()))
+                                      dict((host, value.get("env_raw")) for host, value in mine.items()),
+                                      {"sm": results.get("sm"), "ssm": results.get("ssm")})
         accounts = self._need(args, "accounts", step)
         if step == "owners":
             return role.owners(plan, accounts, results.get("iam_first"), results.get("verify"))

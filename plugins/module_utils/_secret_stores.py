@@ -9,7 +9,8 @@ controller, many holders of one account and region per call.
 
 Per holder: validate (pure) -> read the current state -> plan (pure: what to write, if anything) ->
 apply unless in check mode. One holder failing never stops the others; the task fails at the end
-naming every failed holder. Nothing returned, no message and no diff holds a secret.
+naming every failed holder. No message and no diff holds a secret; a result holds one only with
+return_secrets (reads only: each holder's secret_access_key, which the action plugin hides).
 """
 
 import json
@@ -152,7 +153,9 @@ def plan_secret(holder, current):
             raise HolderError("secret %s does not hold a JSON object; nothing was changed" % secret_id)
     held = before.get(holder["id_key"]) if before is not None else None
     if holder.get("access_key_id") is None:
-        return {"write": None, "before": before, "after": before, "access_key_id": held}
+        held_secret = before.get(holder["secret_key"]) if before is not None else None
+        return {"write": None, "before": before, "after": before, "access_key_id": held,
+                "secret_access_key": held_secret if isinstance(held_secret, str) and held_secret else None}
     if before is None and not holder["create"]:
         if _SECRET_ARN.match(secret_id):
             raise HolderError("secret %s does not exist (a secret named by its ARN is never created)" % secret_id)
@@ -173,7 +176,7 @@ def plan_parameters(holder, current):
     id_name = holder["id_parameter"]
     held_id = (current.get(id_name) or {}).get("Value")
     if holder.get("access_key_id") is None:
-        return {"puts": [], "access_key_id": held_id}
+        return {"puts": [], "access_key_id": held_id, "secret_access_key": (current.get(secret_name) or {}).get("Value") or None}
     secret = current.get(secret_name)
     if secret is None or secret["Value"] != holder["secret_access_key"] or secret["Type"] != "SecureString":
         put = {"Name": secret_name, "Value": holder["secret_access_key"], "Type": "SecureString", "Overwrite": secret is not None}
@@ -292,9 +295,19 @@ SSM = Store(
 
 # ---------------------------------------------------------------------- the runner
 def holders_argument_spec(holder_options):
-    """The argument_spec of a holder module: its holders' options, and concurrency."""
+    """The argument_spec of a holder module: its holders' options, return_secrets, and concurrency."""
     return dict(holders=dict(type="list", elements="dict", required=True, no_log=False, options=holder_options),
-                **CONCURRENCY_ARGSPEC)
+                return_secrets=dict(type="bool", default=False), **CONCURRENCY_ARGSPEC)
+
+
+def check_return_secrets(return_secrets, holders):
+    """None, or the message when return_secrets is asked of a call that writes (it is for reads only)."""
+    if not return_secrets:
+        return None
+    writing = [index for index, holder in enumerate(holders or []) if isinstance(holder, dict) and holder.get("access_key_id") is not None]
+    if writing:
+        return "return_secrets is for reads only: holders[%d] sets access_key_id" % writing[0]
+    return None
 
 
 def _finish(module, results, diffs, label):
@@ -321,6 +334,9 @@ def run_store(module, store):
     try:
         concurrency = check_concurrency(params.get("concurrency"))
         holders = store.validate(params.get("holders"))
+        problem = check_return_secrets(params.get("return_secrets"), holders)
+        if problem:
+            raise HolderError(problem)
     except (HolderError, ValueError) as exc:
         module.fail_json(msg="%s; nothing was changed" % exc, holders=[], failed_holders=[])
     reader, writer = client_pair(module, store.service, concurrency)
@@ -337,6 +353,8 @@ def run_store(module, store):
         else:
             fields, diff = store.done(holder, planned)
             item.update(fields)
+            if params.get("return_secrets"):
+                item["secret_access_key"] = planned.get("secret_access_key")
             if diff:
                 diffs.append(diff)
         results.append(item)

@@ -17,7 +17,7 @@ description:
     parameter uses the account's default key (C(alias/aws/ssm)) and an existing one keeps its key.
   - A holder without O(holders[].access_key_id) is only read (the key id it holds is returned).
   - One holder failing never stops the others; the task fails at the end naming each failed parameter.
-  - No secret appears in the result, a message or a diff.
+  - No secret appears in a message or a diff, nor in the result unless O(return_secrets=true).
 author:
   - keyops.aws contributors (@keyops-aws)
 options:
@@ -45,9 +45,18 @@ options:
       secret_access_key:
         description: The secret access key of O(holders[].access_key_id).
         type: str
+  return_secrets:
+    description:
+      - Also return the secret access key each holder holds now (RV(holders[].secret_access_key)), for a
+        read-only call (no holder may set O(holders[].access_key_id)).
+      - The action plugin marks a result holding a secret C(no_log), so no callback shows it at any
+        verbosity; the registered variable holds it (a task using it must itself use C(no_log)).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_aws
+  - keyops.aws.attributes.action
   - keyops.aws.attributes.aws_writes
   - keyops.aws.attributes.platform_aws
   - keyops.aws.concurrency
@@ -74,11 +83,19 @@ EXAMPLES = r"""
         access_key_id: "{{ new_key.access_key_id }}"
         secret_access_key: "{{ new_key.secret_access_key }}"
   no_log: true
+
+- name: Read the key pair a parameter pair holds (the result is hidden from output; use it only in no_log tasks)
+  keyops.aws.ssm_parameter_credentials:
+    holders:
+      - id_parameter: /billing/aws/access_key_id
+        secret_parameter: /billing/aws/secret_access_key
+    return_secrets: true
+  register: billing_key
 """
 
 RETURN = r"""
 holders:
-  description: One item per holder, in order (never a secret).
+  description: One item per holder, in order (a secret only with O(return_secrets)).
   returned: always
   type: list
   elements: dict
@@ -104,6 +121,12 @@ holders:
       type: bool
     msg:
       description: Why it failed (names the parameter; never a secret value).
+      type: str
+    secret_access_key:
+      description:
+        - The secret access key the parameter pair holds (null when none). Hidden from every display (the
+          whole result is C(no_log)); never in a diff or a message.
+      returned: with O(return_secrets=true), for each holder that did not fail
       type: str
 failed_holders:
   description: The secret_parameter of each failed holder.

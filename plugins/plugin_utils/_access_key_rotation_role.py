@@ -30,12 +30,14 @@ Steps (each returns plain dicts/lists; secrets only where said):
 6. ``report``: the retire results -> the summary (no secret).
 """
 
+import base64
 import hashlib
 import json
 import re
 
 from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import CredentialsFileError, check_profile_name
+from ansible_collections.keyops.aws.plugins.module_utils._env_file import EnvFile, EnvFileError
 from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import parameter_name_problem, secret_name_problem
 
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -409,6 +411,23 @@ def env_files(entries):
     return files
 
 
+def env_pairs(result):
+    """``[(id_var, key id, secret)]`` of a registered slurp of an env file (loop item: an ``env_files`` item)."""
+    item = result.get("item") or {}
+    if not result.get("content"):
+        return []
+    try:
+        parsed = EnvFile.parse(base64.b64decode(result["content"]))
+        pairs = []
+        for entry in item.get("entries") or []:
+            key_id, secret = parsed.value(entry.get("id_var")), parsed.value(entry.get("secret_var"))
+            if key_id and secret:
+                pairs.append((entry.get("id_var"), key_id, secret))
+        return pairs
+    except (EnvFileError, ValueError, TypeError):
+        return []  # keyops.aws.env_file_credentials reports the problem (the same parser)
+
+
 def store_groups(kind, entries, groups):
     """Secrets Manager / SSM holders grouped per AWS settings: one controller call per account/region.
     Each item: ``{aws_id, aws, label, module_holders: [the module's holders option], holders: [{id, key}]}``."""
@@ -639,6 +658,7 @@ def targets(inputs, rotation, check_mode=False):
     escrow_read = []
     escrow_read_seen = set()
     holder_reads = {}
+    source_reads = {kind: [] for kind in SOURCE_ORDER[1:]}
     new_secrets = {}
     for group in inputs["aws_groups"]:
         gid = group["aws_id"]
@@ -717,13 +737,17 @@ def targets(inputs, rotation, check_mode=False):
                         escrow_read_seen.add(target)
                         escrow_read.append(target)
                 else:
-                    source = [h for h in reachable if h["held_key_id"] == target and h.get("type", "credentials_file") == "credentials_file"]
+                    source = _source_holder(reachable, target)
                     if source:
                         entry["source"] = "holder"
-                        entry["source_holder"] = source[0]["id"]
-                        holder_reads.setdefault(source[0]["host"], []).append(
-                            {"id": source[0]["id"], "path": source[0]["path"], "profile": source[0]["profile"], "target_key_id": target}
-                        )
+                        entry["source_holder"] = source["id"]
+                        kind = source.get("type", "credentials_file")
+                        if kind == "credentials_file":
+                            holder_reads.setdefault(source["host"], []).append(
+                                {"id": source["id"], "path": source["path"], "profile": source["profile"], "target_key_id": target}
+                            )
+                        else:
+                            source_reads[kind].append(dict(source, access_key_id=None, secret_access_key=None))
                     elif not check_mode:
                         entry["failed"] = True
                         entry["msg"] = "no secret available for key %s (not escrowed, no reachable holder has it)" % target
@@ -733,8 +757,67 @@ def targets(inputs, rotation, check_mode=False):
         "escrow_store": escrow_store,
         "escrow_read": escrow_read,
         "holder_reads": holder_reads,
+        "env_source_reads": _env_source_reads(source_reads["env_file"]),
+        "sm_source_reads": store_groups("secretsmanager", source_reads["secretsmanager"], _groups_by_id(inputs)),
+        "ssm_source_reads": store_groups("ssm_parameter", source_reads["ssm_parameter"], _groups_by_id(inputs)),
         "new_secrets": new_secrets,
     }
+
+
+# the holder types a converge secret is read from, in order of preference: a file on a host first (credentials
+# files: one profile read; env files: one read per file), then the stores (one controller call per AWS settings)
+SOURCE_ORDER = ("credentials_file", "env_file", "secretsmanager", "ssm_parameter")
+
+
+def _source_holder(reachable, target):
+    """The reachable holder of a user that already holds ``target`` to read its secret from (None when none)."""
+    holding = [h for h in reachable if h["held_key_id"] == target]
+    for kind in SOURCE_ORDER:
+        for holder in holding:
+            if holder.get("type", "credentials_file") == kind:
+                return holder
+    return None
+
+
+def _groups_by_id(inputs):
+    return {group["aws_id"]: group for group in inputs["aws_groups"]}
+
+
+def _env_source_reads(entries):
+    """``{host: [env_files items]}``: the env files to read a converge secret from (one slurp per file)."""
+    by_host = {}
+    for entry in entries:
+        by_host.setdefault(entry["host"], []).append(entry)
+    return {host: env_files(items) for host, items in by_host.items()}
+
+
+def source_secrets(holder_read_results, store_reads=None):
+    """``[(key id, secret)]`` read from the holders that hold a converge target: the registered reads of
+    credentials_profile_info (``return_secrets``, one item per holder), of slurp over env files (one item per
+    file) in ``holder_read_results`` (``{host or host/var: registered}``), and of secretsmanager_credentials /
+    ssm_parameter_credentials with ``return_secrets`` (``store_reads``: ``{sm, ssm}``, registered loops)."""
+    pairs = []
+    for _host, registered in (holder_read_results or {}).items():
+        for result in _loop_results(registered):
+            item = result.get("item") or {}
+            if result.get("failed") or result.get("skipped"):
+                continue
+            if "content" in result:
+                pairs.extend((key_id, secret) for _var, key_id, secret in env_pairs(result))
+                continue
+            for profile in result.get("profiles") or []:
+                if (isinstance(profile, dict) and profile.get("name") == item.get("profile")
+                        and profile.get("aws_access_key_id") == item.get("target_key_id") and profile.get("secret_access_key")):
+                    pairs.append((item["target_key_id"], profile["secret_access_key"]))
+    for registered in (store_reads or {}).values():
+        for result in _loop_results(registered):
+            if result.get("skipped"):
+                continue
+            for holder in result.get("holders") or []:  # a failed call still returns the holders it read
+                if (isinstance(holder, dict) and not holder.get("failed") and holder.get("access_key_id")
+                        and holder.get("secret_access_key")):
+                    pairs.append((holder["access_key_id"], holder["secret_access_key"]))
+    return pairs
 
 
 # --------------------------------------------------------------------------- step 4
@@ -762,24 +845,21 @@ def _file_writes(writes):
     return files
 
 
-def distribute(inputs, planned, escrow_query, holder_read_results):
+def distribute(inputs, planned, escrow_query, holder_read_results, store_reads=None):
     """Step 4 (secrets in and out). Returns ``{writes: {host: [per holder]}, file_writes: {host: [per file]},
     verify_groups: [...], users: [...]}``; ``file_writes`` are the loop items of the write task (one
-    credentials_profile call per file, with ``profiles``)."""
+    credentials_profile call per file, with ``profiles``). ``holder_read_results`` and ``store_reads``: the
+    reads of the holders a converge secret comes from (see source_secrets); only a secret read for a user's
+    target from a holder is used (verified with STS before any old key is retired)."""
     secrets = dict(planned.get("new_secrets") or {})
     if isinstance(escrow_query, dict):
         for key in escrow_query.get("entries") or []:
             if isinstance(key, dict) and key.get("access_key_id") and key.get("secret_access_key"):
                 secrets.setdefault(key["access_key_id"], key["secret_access_key"])
-    for _host, registered in (holder_read_results or {}).items():
-        for result in _loop_results(registered):
-            item = result.get("item") or {}
-            if result.get("failed") or result.get("skipped"):
-                continue
-            for profile in result.get("profiles") or []:
-                if (isinstance(profile, dict) and profile.get("name") == item.get("profile")
-                        and profile.get("aws_access_key_id") == item.get("target_key_id") and profile.get("secret_access_key")):
-                    secrets.setdefault(item["target_key_id"], profile["secret_access_key"])
+    wanted = set(entry.get("target_key_id") for entry in planned["users"] if entry.get("source") == "holder")
+    for key_id, secret in source_secrets(holder_read_results, store_reads):
+        if key_id in wanted:
+            secrets.setdefault(key_id, secret)
     holders = {h["id"]: h for h in inputs["holders"]}
     groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
     writes = {}

@@ -27,13 +27,13 @@ import base64
 import os
 
 from ansible_collections.keyops.aws.plugins.module_utils import _audit
-from ansible_collections.keyops.aws.plugins.module_utils._env_file import EnvFile, EnvFileError
 from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import (
     MAX_DAYS,
     RoleError,
     aws_id,
     aws_label,
     bounded_int,
+    env_pairs as _env_pairs,
     has_sensitive,
     normalize_aws,
     normalize_credentials,
@@ -312,28 +312,22 @@ def _b64text(content):
 
 
 # --------------------------------------------------------------------------- step 3
-def _env_pairs(result):
-    """``[(id_var, key id, secret)]`` of a registered slurp of an env file (loop item: an ``env_files`` item)."""
-    item = result.get("item") or {}
-    if not result.get("content"):
-        return []
-    try:
-        parsed = EnvFile.parse(base64.b64decode(result["content"]))
-        pairs = []
-        for entry in item.get("entries") or []:
-            key_id, secret = parsed.value(entry.get("id_var")), parsed.value(entry.get("secret_var"))
-            if key_id and secret:
-                pairs.append((entry.get("id_var"), key_id, secret))
-        return pairs
-    except (EnvFileError, ValueError, TypeError):
-        return []  # keyops.aws.env_file_credentials reports the problem (the same parser)
+def _store_slot(entry):
+    """``(path, slot)`` naming a Secrets Manager or SSM holder in a verified key's name (as its fact names it)."""
+    if entry["type"] == "secretsmanager":
+        return entry["secret_id"], entry["id_key"]
+    return entry["id_parameter"], entry["secret_parameter"]
 
 
-def verify_groups(plan, host_reads, env_reads=None):
+def verify_groups(plan, host_reads, env_reads=None, stores=None):
     """Step 3. ``host_reads``: ``{host: registered loop of credentials_profile_info (return_secrets)}``;
-    ``env_reads``: ``{host: registered loop of slurp over the host's env_files}``. Returns the key pairs to verify
-    per AWS settings (holds secrets); a key's name is ``host\npath\nprofile or id variable``."""
+    ``env_reads``: ``{host: registered loop of slurp over the host's env_files}``; ``stores``: ``{sm, ssm}``, the
+    registered loops of secretsmanager/ssm_parameter_credentials (return_secrets). Returns the key pairs to verify
+    per AWS settings (holds secrets); a key's name is ``host\npath\nprofile, id variable, JSON key or secret parameter``."""
     groups, index = [], {}
+    stores = stores or {}
+    held = {"secretsmanager": _store_index(stores.get("sm"), "secret_id"),
+            "ssm_parameter": _store_index(stores.get("ssm"), "secret_parameter")}
 
     def add(host, path, slot, key_id, secret, token=None):
         gid = plan["hosts"][host]["aws_id"]
@@ -357,6 +351,11 @@ def verify_groups(plan, host_reads, env_reads=None):
         for result in _results((env_reads or {}).get(host)):
             for id_var, key_id, secret in _env_pairs(result):
                 add(host, (result.get("item") or {}).get("path"), id_var, key_id, secret)
+        for entry in plan["entries"].get(host) or []:
+            index = held.get(entry["type"])
+            holder = index.get((plan["hosts"][host]["aws_id"], _STORE_KEY[entry["type"]](entry))) if index else None
+            if holder and not holder.get("failed") and holder.get("access_key_id") and holder.get("secret_access_key"):
+                add(host, *_store_slot(entry), key_id=holder["access_key_id"], secret=holder["secret_access_key"])
     for group in groups:
         group["label"] = "%s (%d key%s)" % (group["label"], len(group["key_pairs"]), "" if len(group["key_pairs"]) == 1 else "s")
     return {"verify_groups": groups, "sensitive": True}
@@ -488,10 +487,12 @@ def _store_facts(plan, host, env_reads, sm, ssm, verified):
         elif kind == "secretsmanager":
             fact.update(path=entry["secret_id"], slot=entry["id_key"], secret_slot=entry["secret_key"])
             _store_result(fact, sm.get((plan["hosts"][host]["aws_id"], entry["secret_id"])), "secret %s" % entry["secret_id"])
+            fact["verify"] = verified.get((host,) + _store_slot(entry))
         else:
             fact.update(path=entry["id_parameter"], slot=None, secret_slot=entry["secret_parameter"])
             _store_result(fact, ssm.get((plan["hosts"][host]["aws_id"], entry["secret_parameter"])),
                           "parameters %s, %s" % (entry["id_parameter"], entry["secret_parameter"]))
+            fact["verify"] = verified.get((host,) + _store_slot(entry))
         holders.append(fact)
     return holders
 
@@ -507,6 +508,9 @@ def _store_result(fact, result, what):
     else:
         fact["exists"] = result.get("access_key_id") is not None
         fact["access_key_id"] = result.get("access_key_id")
+
+
+_STORE_KEY = {"secretsmanager": lambda entry: entry["secret_id"], "ssm_parameter": lambda entry: entry["secret_parameter"]}
 
 
 def _store_index(registered, key):
@@ -600,7 +604,8 @@ def facts(plan, account_plan, results, host_results, not_audited=()):
         if mine is None:
             continue
         errors = list(info["errors"])
-        if verify_errors and (info["files"] or info["env_files"]):
+        if verify_errors and (info["files"] or info["env_files"] or
+                              any(entry["type"] in _STORE_KEY for entry in plan["entries"].get(host) or [])):
             errors += verify_errors
         hosts.append({
             "host": host,

@@ -214,3 +214,69 @@ def test_reload_command_runs_once_on_change_and_a_failed_one_keeps_the_old_key(b
     assert reloads() == 2 and total_changed(out) == 0, recap(out)
     s.secrets.add(_env_values(e1)["AWS_SECRET_ACCESS_KEY"])
     s.assert_no_leak(ansible_playbook.outputs, no_secrets)
+
+
+def test_converge_secret_from_an_env_file_a_secret_or_a_parameter_when_the_escrow_is_gone(bed, tmp_path, ansible_playbook, no_secrets):
+    """Each user has two Active keys and no escrow (a run that created the newer key lost its escrow): the newer key
+    reached only an env file (envsrc), only a Secrets Manager secret (smsrc) or only an SSM pair (ssmsrc). The re-run
+    converges every other holder on it, its secret read from that holder, then retires the older key; the next run
+    changes nothing and no secret shows at -vvvv."""
+    s = Scenario(bed, tmp_path, ansible_playbook)
+    users = {}
+    for name in ("envsrc", "smsrc", "ssmsrc"):
+        users[name] = s.user(name, keys=2)
+    env_user, (env_old, env_new) = users["envsrc"]
+    sm_user, (sm_old, sm_new) = users["smsrc"]
+    ssm_user, (ssm_old, ssm_new) = users["ssmsrc"]
+    p_env, p_sm = s.path("host1", "env-user"), s.path("host1", "sm-user")
+    e_env, e_ssm = s.path("host2", "env-user.env"), s.path("host2", "ssm-user.env")
+    s.write(p_env, [("default", env_old)])
+    s.write(p_sm, [("default", sm_old)])
+    for path, key in ((e_env, env_new), (e_ssm, ssm_old)):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(_env_text(key))
+        os.chmod(path, 0o600)
+    sm_stores, ssm_stores = Stores(bed, s.tag + "-sm"), Stores(bed, s.tag + "-ssm")
+    sm_stores.seed(sm_new)
+    ssm_stores.seed(ssm_new)
+    inventory = s.inventory({
+        "host1": {"access_key_rotation_credentials": [
+            {"iam_user": env_user, "path": p_env},
+            {"iam_user": sm_user, "path": p_sm},
+            {"iam_user": sm_user, "type": "secretsmanager", "secret_id": sm_stores.secret_id}]},
+        "host2": {"access_key_rotation_credentials": [
+            {"iam_user": env_user, "type": "env_file", "path": e_env},
+            {"iam_user": ssm_user, "type": "env_file", "path": e_ssm},
+            {"iam_user": ssm_user, "type": "ssm_parameter", "id_parameter": ssm_stores.prefix + "/id",
+             "secret_parameter": ssm_stores.prefix + "/secret"}]},
+    })
+    assert s.escrow_files() == []
+    sm_before, ssm_before = sm_stores.state(), ssm_stores.state()
+    files = [p_env, p_sm, e_env, e_ssm]
+    before = s.state([env_user, sm_user, ssm_user], files)
+
+    out = s.run(inventory, check=True)  # reads the source holders, changes nothing
+    assert total_changed(out) > 0, recap(out)
+    assert s.state([env_user, sm_user, ssm_user], files) == before
+    assert sm_stores.state() == sm_before and ssm_stores.state() == ssm_before
+
+    out = s.run(inventory, verbosity=4)
+    for user, old, new in ((env_user, env_old, env_new), (sm_user, sm_old, sm_new), (ssm_user, ssm_old, ssm_new)):
+        assert s.keys(user) == {new["AccessKeyId"]: "Active", old["AccessKeyId"]: "Inactive"}, (user, recap(out))
+    assert s.assert_converged(env_user, [(p_env, "default")]) == env_new["AccessKeyId"]
+    assert s.profile(p_env)[1] == env_new["SecretAccessKey"]  # the secret read from the env file
+    assert s.assert_converged(sm_user, [(p_sm, "default")]) == sm_new["AccessKeyId"]
+    assert s.profile(p_sm)[1] == sm_new["SecretAccessKey"]  # the secret read from Secrets Manager
+    ssm_env = _env_values(e_ssm)
+    assert (ssm_env["AWS_ACCESS_KEY_ID"], ssm_env["AWS_SECRET_ACCESS_KEY"]) == (ssm_new["AccessKeyId"], ssm_new["SecretAccessKey"])
+    with open(e_ssm, encoding="utf-8") as handle:  # only the two values changed
+        assert handle.read() == _env_text(ssm_new)
+    # the source holders were read, not written: no new secret or parameter version
+    assert sm_stores.state() == sm_before and ssm_stores.state() == ssm_before
+    assert s.escrow_files() == []
+
+    out = s.run(inventory)
+    assert total_changed(out) == 0, recap(out)
+    s.assert_no_leak(ansible_playbook.outputs, no_secrets)
+    for output in ansible_playbook.outputs:
+        no_secrets(output, [DB_PASSWORD])

@@ -742,6 +742,77 @@ def test_accounts_other_holder_types_and_scheduled_deletions(bed, proxy, tmp_pat
         no_secrets(handle.read(), secrets)
 
 
+def test_store_holders_secret_mismatch(bed, proxy, tmp_path, ansible_playbook, no_secrets):
+    """A Secrets Manager secret and an SSM pair that hold the right key id but a wrong secret are secret_mismatch;
+    the ones holding the right secret have no finding and verify as ok; the run at -vvvv shows no secret and
+    writes nothing to IAM, Secrets Manager or SSM."""
+    sfx = uuid.uuid4().hex[:8]
+    iam, sm, ssm = bed.client("iam"), bed.client("secretsmanager"), bed.client("ssm")
+
+    def u(base):
+        return "%s-%s" % (base, sfx)
+
+    keys = {}
+    for base in ("smok", "smbad", "ssmok", "ssmbad"):
+        iam.create_user(UserName=u(base))
+        keys[base] = new_key(iam, u(base))
+    secrets = bed.known_secrets() + [secret for _key_id, secret in keys.values()] + [WRONG_SECRET, DB_PASSWORD]
+    held = dict((base, (key_id, WRONG_SECRET if base.endswith("bad") else secret)) for base, (key_id, secret) in keys.items())
+    secret_ids = {}
+    for base in ("smok", "smbad"):
+        secret_ids[base] = "audit-%s/%s" % (sfx, base)
+        sm.create_secret(Name=secret_ids[base], SecretString=json.dumps(
+            {"aws_access_key_id": held[base][0], "aws_secret_access_key": held[base][1], "db_password": DB_PASSWORD}))
+    params = {}
+    for base in ("ssmok", "ssmbad"):
+        params[base] = ("/audit-%s/%s/id" % (sfx, base), "/audit-%s/%s/secret" % (sfx, base))
+        ssm.put_parameter(Name=params[base][0], Value=held[base][0], Type="String")
+        ssm.put_parameter(Name=params[base][1], Value=held[base][1], Type="SecureString")
+
+    admin = bed.admin_credentials
+    aws = {"access_key": admin["access_key_id"], "secret_key": admin["secret_access_key"], "endpoint_url": proxy.url,
+           "region": "us-east-1"}
+    holders = [{"iam_user": u(base), "type": "secretsmanager", "secret_id": secret_ids[base]} for base in ("smok", "smbad")]
+    holders += [{"iam_user": u(base), "type": "ssm_parameter", "id_parameter": params[base][0],
+                 "secret_parameter": params[base][1]} for base in ("ssmok", "ssmbad")]
+    hostvars = dict((host, {"access_key_rotation_aws": aws}) for host in ("host1", "host2", "host3"))
+    hostvars["host1"]["access_key_rotation_credentials"] = holders
+    inventory = bed.write_inventory(str(tmp_path / "inventory.json"), hostvars=hostvars, groups={"prod": ["host1", "host2", "host3"]})
+    report_dir = str(tmp_path / "report")
+    extra = {"credentials_audit_report_dir": report_dir, "credentials_audit_verify_timeout": 0}
+    env = {"AWS_ENDPOINT_URL": proxy.url, "AWS_ACCESS_KEY_ID": "AKIA" + "Z" * 16, "AWS_SECRET_ACCESS_KEY": "z" * 40}
+    stores = (list(secret_ids.values()), [name for pair in params.values() for name in pair])
+    versions_before = _store_versions(bed, *stores)
+    aws_before = snapshot_aws(bed, regions=["us-east-1"])
+    proxy.reset()
+
+    run = ansible_playbook(PLAYBOOK, inventory=inventory, extra_vars=extra, env=env, verbosity=4)
+    with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as handle:
+        text = handle.read()
+    report = json.loads(text)
+    assert report["errors"] == [], report["errors"]
+    got = set(item for item in found(report) if item[5] in [u(base) for base in keys])
+    want = {
+        ("secret_mismatch", "prod", "host1", secret_ids["smbad"], "aws_access_key_id", u("smbad"), keys["smbad"][0], None),
+        ("secret_mismatch", "prod", "host1", params["ssmbad"][0], None, u("ssmbad"), keys["ssmbad"][0], None),
+    }
+    assert got == want, "unexpected: %s; missing: %s" % (sorted(got - want, key=str), sorted(want - got, key=str))
+    # the right secrets were verified (STS signed with each), not skipped: every holder was checked
+    calls = proxy.reset()
+    assert sum(1 for service, action, _method in calls if service == "sts" and action == "GetCallerIdentity") >= 4
+    writes = sorted(set((service, action) for service, action, _method in calls if not READ_ONLY_ACTION.match(action)))
+    assert writes == [], "non-read AWS calls: %s" % writes
+    assert snapshot_aws(bed, regions=["us-east-1"]) == aws_before
+    assert _store_versions(bed, *stores) == versions_before
+    assert "secret_mismatch" in run.stdout
+    # no secret (right or wrong, nor the secrets' other JSON values) at -vvvv, nor in the report files
+    for output in ansible_playbook.outputs:
+        no_secrets(output, secrets)
+    no_secrets(text, secrets)
+    with open(os.path.join(report_dir, "report.html"), encoding="utf-8") as handle:
+        no_secrets(handle.read(), secrets)
+
+
 def test_key_pair_variables_set_as_play_variables(bed, proxy, tmp_path, ansible_playbook):
     """Play (or role) variables are not in hostvars: the audit still checks the key pair they name."""
     fleet = Fleet(bed, str(tmp_path), clean=True)

@@ -80,8 +80,8 @@ class _Exit(Exception):
 
 
 class _FakeModule:
-    def __init__(self, holders, check_mode=False, diff=True):
-        self.params = {"holders": holders, "concurrency": 2}
+    def __init__(self, holders, check_mode=False, diff=True, return_secrets=False):
+        self.params = {"holders": holders, "concurrency": 2, "return_secrets": return_secrets}
         self.check_mode = check_mode
         self._diff = diff
         self.no_log_values = set()
@@ -169,3 +169,29 @@ def test_runner_refuses_a_bad_holder_before_any_call(monkeypatch):
     client = _FakeParameters({})
     result = _run(monkeypatch, s.SSM, client, _FakeModule([{"id_parameter": "/a", "secret_parameter": "/a"}]))
     assert result["failed"] is True and "must differ" in result["msg"] and "nothing was changed" in result["msg"]
+
+
+def test_return_secrets_reads_each_holders_secret_and_never_diffs_it(monkeypatch):
+    secrets = _FakeSecrets({"app/aws": json.dumps({"aws_access_key_id": KEY_ID, "aws_secret_access_key": SECRET}),
+                            "no/secret": json.dumps({"aws_access_key_id": KEY_ID})})
+    read = _run(monkeypatch, s.SECRETSMANAGER, secrets, _FakeModule(
+        [{"secret_id": "app/aws"}, {"secret_id": "no/secret"}, {"secret_id": "missing/aws"}], return_secrets=True))
+    assert [(item["access_key_id"], item["secret_access_key"]) for item in read["holders"]] == [
+        (KEY_ID, SECRET), (KEY_ID, None), (None, None)]
+    assert secrets.writes == [] and "diff" not in read and SECRET not in read["holders"][0]["msg"]
+    plain = _run(monkeypatch, s.SECRETSMANAGER, secrets, _FakeModule([{"secret_id": "app/aws"}]))
+    assert "secret_access_key" not in plain["holders"][0] and SECRET not in json.dumps(plain)
+    parameters = _FakeParameters({"/app/id": {"Value": KEY_ID, "Type": "String"}, "/app/secret": {"Value": SECRET, "Type": "SecureString"}})
+    read = _run(monkeypatch, s.SSM, parameters, _FakeModule(
+        [{"id_parameter": "/app/id", "secret_parameter": "/app/secret"}, {"id_parameter": "/b/id", "secret_parameter": "/b/secret"}],
+        return_secrets=True))
+    assert [(item["access_key_id"], item["secret_access_key"]) for item in read["holders"]] == [(KEY_ID, SECRET), (None, None)]
+    assert parameters.writes == []
+
+
+def test_return_secrets_refuses_a_writing_call_before_any_call(monkeypatch):
+    client = _FakeSecrets({})
+    holders = [{"secret_id": "a/aws"}, {"secret_id": "app/aws", "access_key_id": KEY_ID, "secret_access_key": SECRET}]
+    result = _run(monkeypatch, s.SECRETSMANAGER, client, _FakeModule(holders, return_secrets=True))
+    assert result["failed"] is True and "return_secrets" in result["msg"] and "holders[1]" in result["msg"]
+    assert client.writes == [] and SECRET not in json.dumps(result)

@@ -510,3 +510,92 @@ def test_a_holder_whose_host_left_the_play_is_pending():
 def test_bad_reload_command_names_the_holder(value):
     with pytest.raises(role.RoleError, match=r"host h1: access_key_rotation_credentials\[0\]: reload_command must be"):
         role.collect_holders(host_vars(h1={"credentials": [{"iam_user": "u", "path": "/c", "reload_command": value}]}), ["h1"], POLICY)
+
+
+# --------------------------------------------------------------------------- converge sources beyond credentials files
+def _mixed_inputs(extra, extra_results):
+    """h1: a credentials file holding OLD; ``extra``: more holders of u (host -> entries), read as ``extra_results``."""
+    hosts = {"h1": {"credentials": creds(("u", "/c", None))}}
+    for host, entries in extra.items():
+        hosts.setdefault(host, {"credentials": []})["credentials"] += entries
+    plan = role.collect_holders(host_vars(**hosts), list(hosts), POLICY)
+    results = {"h1/creds": {"results": [read_result("/c", [("h1:/c[default]", "default")], {"default": OLD})]}}
+    results.update(extra_results(plan))
+    return role.rotation_input(plan, results, [])
+
+
+def _converge(inputs, target=OTHER):
+    return role.targets(inputs, _fix_group(inputs, _rotation(
+        {"user_name": "u", "decision": "converge", "target_key_id": target, "previous_key_ids": [OLD]})))
+
+
+def test_converge_secret_read_from_an_env_file_holder():
+    import base64
+
+    def env_read(plan):
+        item = plan["env_reads_by_host"]["h2"][0]
+        return {"h2/env": {"results": [{"item": item, "entries": [
+            {"id_var": "AWS_ACCESS_KEY_ID", "access_key_id": OTHER, "has_secret": True}]}]}}
+
+    inputs = _mixed_inputs({"h2": [{"iam_user": "u", "type": "env_file", "path": "/e"}]}, env_read)
+    planned = _converge(inputs)
+    user = planned["users"][0]
+    assert user["source"] == "holder" and user["source_holder"] == "h2:/e{AWS_ACCESS_KEY_ID}" and user["write"] == ["h1:/c[default]"]
+    assert planned["holder_reads"] == {} and planned["sm_source_reads"] == [] and planned["ssm_source_reads"] == []
+    reads = planned["env_source_reads"]["h2"]
+    assert [(r["path"], r["entries"]) for r in reads] == [("/e", [{"id_var": "AWS_ACCESS_KEY_ID", "secret_var": "AWS_SECRET_ACCESS_KEY"}])]
+    content = base64.b64encode(b"# app\nexport AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY='held secret'\n" % OTHER.encode()).decode()
+    slurped = {"h2/slurp": {"results": [{"item": reads[0], "content": content, "encoding": "base64"}]}}
+    dist = role.distribute(inputs, planned, None, slurped)
+    assert dist["writes"]["h1"][0]["secret_access_key"] == "held secret" and not dist["users"][0]["failed"]
+    assert dist["verify_groups"][0]["key_pairs"][0]["access_key_id"] == OTHER
+
+
+def _store_reads(plan):
+    out = {}
+    for item in plan["sm_reads"]:
+        out["h1/sm"] = {"results": [{"item": item, "holders": [{"secret_id": "app/u", "access_key_id": OTHER, "failed": False}]}]}
+    for item in plan["ssm_reads"]:
+        out["h1/ssm"] = {"results": [{"item": item, "holders": [{"secret_parameter": "/u/s", "access_key_id": OTHER, "failed": False}]}]}
+    return out
+
+
+STORE_HOLDERS = {"h1": [{"iam_user": "u", "type": "secretsmanager", "secret_id": "app/u"},
+                        {"iam_user": "u", "type": "ssm_parameter", "id_parameter": "/u/id", "secret_parameter": "/u/s"}]}
+
+
+def test_converge_secret_read_from_a_secretsmanager_holder_before_ssm():
+    inputs = _mixed_inputs(STORE_HOLDERS, _store_reads)
+    planned = _converge(inputs)
+    user = planned["users"][0]
+    assert user["source"] == "holder" and user["source_holder"] == "h1:secretsmanager:app/u"
+    assert planned["env_source_reads"] == {} and planned["ssm_source_reads"] == []
+    reads = planned["sm_source_reads"]
+    assert len(reads) == 1 and [h["secret_id"] for h in reads[0]["module_holders"]] == ["app/u"]
+    assert "access_key_id" not in reads[0]["module_holders"][0]  # a read, never a write
+    stores = {"sm": {"results": [{"item": reads[0], "holders": [
+        {"secret_id": "app/u", "access_key_id": OTHER, "secret_access_key": "held", "failed": False}]}]}, "ssm": {"skipped": True}}
+    dist = role.distribute(inputs, planned, None, {}, stores)
+    assert dist["writes"]["h1"][0]["secret_access_key"] == "held" and dist["sm_writes"] == [] and dist["ssm_writes"] == []
+
+
+def test_converge_secret_read_from_an_ssm_holder():
+    inputs = _mixed_inputs({"h1": STORE_HOLDERS["h1"][1:]}, _store_reads)
+    planned = _converge(inputs)
+    assert planned["users"][0]["source_holder"] == "h1:ssm:/u/s" and planned["sm_source_reads"] == []
+    reads = planned["ssm_source_reads"]
+    stores = {"ssm": {"results": [{"item": reads[0], "holders": [
+        {"secret_parameter": "/u/s", "access_key_id": OTHER, "secret_access_key": "held", "failed": False}]}]}}
+    dist = role.distribute(inputs, planned, None, {}, stores)
+    assert dist["writes"]["h1"][0]["secret_access_key"] == "held"
+
+
+def test_a_store_secret_of_another_key_or_a_failed_read_is_never_used():
+    inputs = _mixed_inputs(STORE_HOLDERS, _store_reads)
+    planned = _converge(inputs)
+    reads = planned["sm_source_reads"]
+    for holder in ({"secret_id": "app/u", "access_key_id": NEW, "secret_access_key": "other key's", "failed": False},
+                   {"secret_id": "app/u", "access_key_id": OTHER, "secret_access_key": "x", "failed": True}):
+        dist = role.distribute(inputs, planned, None, {}, {"sm": {"results": [{"item": reads[0], "holders": [holder]}]}})
+        assert dist["writes"] == {} and dist["users"][0]["failed"]
+        assert "could not be read" in dist["users"][0]["msg"] and "x" not in dist["users"][0]["msg"].split()

@@ -224,3 +224,28 @@ def test_check_settings_accepts_the_defaults_and_bounds():
     role.check_settings({"credentials_audit_max_age_days": 0, "credentials_audit_unused_days": "90",
                          "credentials_audit_verify_timeout": 2.5, "credentials_audit_concurrency": 256})
     role.check_settings({})
+
+
+def test_store_key_pairs_read_with_return_secrets_are_verified_and_their_verdict_reaches_the_facts():
+    plan = role.scope(host_vars(), GROUPS)
+    sm_item, ssm_item = plan["sm_reads"][0], plan["ssm_reads"][0]
+    sm = {"results": [{"item": sm_item, "holders": [{"secret_id": "app/aws", "access_key_id": KEY1, "secret_access_key": SECRET}]}]}
+    ssm = {"results": [{"item": ssm_item, "holders": [
+        {"id_parameter": "/a/id", "secret_parameter": "/a/secret", "access_key_id": KEY2, "secret_access_key": SECRET}]}]}
+    groups = role.verify_groups(plan, {}, {}, {"sm": sm, "ssm": ssm})["verify_groups"]
+    pairs = sorted((pair for group in groups for pair in group["key_pairs"]), key=lambda pair: pair["name"])
+    assert pairs == [{"access_key_id": KEY2, "secret_access_key": SECRET, "name": "h1\n/a/id\n/a/secret"},
+                     {"access_key_id": KEY1, "secret_access_key": SECRET, "name": "h2\napp/aws\naws_access_key_id"}]
+    # a holder read without its secret (return_secrets false) or failed is not verified
+    no_secret = {"results": [{"item": sm_item, "holders": [{"secret_id": "app/aws", "access_key_id": KEY1, "secret_access_key": None}]}]}
+    failed = {"results": [{"item": ssm_item, "failed": True, "msg": "AccessDenied", "holders": []}]}
+    assert role.verify_groups(plan, {}, {}, {"sm": no_secret, "ssm": failed})["verify_groups"] == []
+    accounts = role.accounts(plan, identity(plan, ["111", "111"]))
+    results = {"sm": sm, "ssm": ssm, "verify": {"results": [{"results": [
+        {"name": "h2\napp/aws\naws_access_key_id", "reason": "secret_mismatch"}, {"name": "h1\n/a/id\n/a/secret", "reason": "ok"}]}]}}
+    hosts = role.facts(plan, accounts, results, {"h1": {}, "h2": {}})["hosts"]
+    by_host = dict((item["host"], item) for item in hosts)
+    [ssm_fact] = by_host["h1"]["holders"]
+    [sm_fact, _bad] = by_host["h2"]["holders"] if len(by_host["h2"]["holders"]) == 2 else by_host["h2"]["holders"] + [None]
+    assert sm_fact["verify"]["reason"] == "secret_mismatch" and ssm_fact["verify"]["reason"] == "ok"
+    assert SECRET not in json.dumps(hosts)
