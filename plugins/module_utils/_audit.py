@@ -420,7 +420,7 @@ def _check_file_mode(ctx, env, host, path, mode, what, module):
 
 
 HOLDER_TEXT = {
-    # type: (where on host, the slot in a fix, the id's name)
+    # holder type -> (where on the host, the slot in a fix)
     "env_file": ("env file %(path)s (%(slot)s) on %(host)s", "%(slot)s of the env file %(path)s"),
     "secretsmanager": ("Secrets Manager secret %(path)s (key %(slot)s, listed by %(host)s)",
                        "the JSON key %(slot)s of the secret %(path)s"),
