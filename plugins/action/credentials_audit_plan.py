@@ -8,9 +8,9 @@ call); the shaping is in plugin_utils/_credentials_audit_role.py, the findings i
 
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.keyops.aws.plugins.module_utils._booleans import parse_bool
 from ansible_collections.keyops.aws.plugins.plugin_utils import _credentials_audit_role as role
 from ansible_collections.keyops.aws.plugins.plugin_utils._access_key_rotation_role import RoleError, has_sensitive_settings
 from ansible_collections.keyops.aws.plugins.plugin_utils._secret_result import contains_secret
@@ -126,8 +126,8 @@ class ActionModule(ActionBase):
                         if values.get(name) is None:
                             values[name] = plain(value)
             try:
-                all_hosts = boolean(args["authorized_keys_all_hosts"], strict=True)
-            except TypeError:
+                all_hosts = parse_bool(args["authorized_keys_all_hosts"])
+            except ValueError:
                 raise RoleError("credentials_audit_authorized_keys_all_hosts must be a boolean") from None
             role.check_settings(args.get("settings") or {})
             return role.scope(host_vars, plain(task_vars.get("groups") or {}), {"authorized_keys_all_hosts": all_hosts})

@@ -29,6 +29,7 @@ from ansible_collections.keyops.aws.plugins.module_utils._aws_common import (
     error_message,
     run_concurrently,
 )
+from ansible_collections.keyops.aws.plugins.module_utils._booleans import parse_bool
 from ansible_collections.keyops.aws.plugins.module_utils._dates import age_days, iso, parse_iso, utcnow
 from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE, KEY_ID_RULE
 
@@ -300,11 +301,10 @@ def normalize_users(users, params):
 
 
 def _bool(value, index, field):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("yes", "true", "1", "no", "false", "0"):
-        return value.lower() in ("yes", "true", "1")
-    raise KeyopsIamError("users[%d].%s must be a boolean" % (index, field))
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise KeyopsIamError("users[%d].%s must be a boolean" % (index, field)) from None
 
 
 def _key_id(value, index, field):

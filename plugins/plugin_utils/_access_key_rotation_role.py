@@ -36,6 +36,7 @@ import json
 import re
 
 from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
+from ansible_collections.keyops.aws.plugins.module_utils._booleans import parse_bool
 from ansible_collections.keyops.aws.plugins.module_utils._credentials_file import CredentialsFileError, check_profile_name
 from ansible_collections.keyops.aws.plugins.module_utils._env_file import EnvFile, EnvFileError
 from ansible_collections.keyops.aws.plugins.module_utils._secret_stores import parameter_name_problem, secret_name_problem
@@ -179,15 +180,10 @@ def check_settings(values, where="play"):
 
 
 def _bool(value, name, where):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("yes", "true", "1", "on", "y"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("no", "false", "0", "off", "n", ""):
-        return False
-    if isinstance(value, int):
-        return bool(value)
-    raise RoleError("%s: %s must be a boolean, got %r" % (where, name, value))
+    try:
+        return parse_bool(value)
+    except ValueError:
+        raise RoleError("%s: %s must be a boolean, got %r" % (where, name, value)) from None
 
 
 def normalize_policy(values, where):

@@ -22,8 +22,7 @@ No function here reads files, talks to a host or to AWS, or returns a secret it 
 import os
 from collections.abc import Mapping, Sequence
 
-from ansible.module_utils.parsing.convert_bool import boolean
-
+from ansible_collections.keyops.aws.plugins.module_utils._booleans import parse_bool
 from ansible_collections.keyops.aws.plugins.module_utils._key_pair_rotation_state import KeyRotationStateError, check_name
 from ansible_collections.keyops.aws.plugins.module_utils._ssh_keypair import SSHKeypairError, desired_size
 # plain is used by the action plugin as role.plain
@@ -101,8 +100,8 @@ def _int_var(value, var, minimum):
 
 def _bool_var(value, var):
     try:
-        return boolean(value, strict=True)
-    except TypeError:
+        return parse_bool(value)
+    except ValueError:
         raise RoleError("%s must be true or false, got %r" % (var, value)) from None
 
 
