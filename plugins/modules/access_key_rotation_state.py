@@ -74,9 +74,7 @@ extends_documentation_fragment:
   - keyops.aws.concurrency
   - keyops.aws.attributes
   - keyops.aws.attributes.action_group_aws
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+  - keyops.aws.aws
 attributes:
   check_mode:
     support: full
