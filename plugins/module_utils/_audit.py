@@ -30,7 +30,7 @@ reaches a finding, the report or its HTML.
 
 import datetime
 
-from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys, _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys, _fileops, _sshkeys
 from ansible_collections.keyops.aws.plugins.module_utils._access_key_planner import room_order
 from ansible_collections.keyops.aws.plugins.module_utils._dates import as_utc, parse_iso
 from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE
@@ -107,17 +107,13 @@ def format_mode(mode):
 
 
 def parse_mode(mode):
+    """The permission bits of a mode read from a host (stat's number with its file-type bits, or an
+    octal string), by the file modules' rule (``_fileops.parse_mode``); None when unknown (None, "")."""
     if mode is None or mode == "":
         return None
-    if isinstance(mode, int):
-        return mode & 0o7777
-    text = str(mode).strip().lower()
-    if text.startswith("0o"):
-        text = text[2:]
-    try:
-        return int(text, 8) & 0o7777
-    except ValueError:
-        raise AuditError("not a file mode: %r" % (str(mode)[:12],)) from None
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        mode &= 0o7777
+    return _fileops.parse_mode(mode, AuditError)
 
 
 def is_malformed_key_id(key_id):

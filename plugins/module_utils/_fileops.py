@@ -187,18 +187,22 @@ def file_mode(path):
 
 
 # ---------------------------------------------------------------------- what the file modules share
-def parse_mode(mode, error=FileOpError):
-    """0o600 from "0600", "600", 0o600 (YAML 0600) or 384 (None: 0o600); error (a class) otherwise."""
+def parse_mode(mode, error=FileOpError, default=0o600):
+    """File modes, defined once: 0o600 from "0600", "600", "0o600", 0o600 (YAML 0600) or 384.
+
+    None gives ``default`` (0o600 for the file modules: a file holding secrets); error (a class) for
+    anything else, naming the option ``mode``.
+    """
     if mode is None:
-        return 0o600
+        return default
     if isinstance(mode, int) and not isinstance(mode, bool):
         value = mode
     else:
         text = str(mode).strip()
         try:
-            value = int(text, 8)
+            value = int(text[2:] if text.lower().startswith("0o") else text, 8)
         except ValueError:
-            raise error("mode must be an octal number such as '0600', got %r" % text) from None
+            raise error("mode must be an octal number such as '0600', got %r" % text[:12]) from None
     if value < 0 or value > 0o7777:
         raise error("mode %r is out of range" % (mode,))
     return value
