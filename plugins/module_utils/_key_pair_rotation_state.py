@@ -24,14 +24,13 @@ Pure functions: ``parse_private_key_public_blob``, ``plan`` (key set + policy + 
 actions). ``read_key_set`` reads the directory, ``apply`` performs the actions.
 """
 
-import base64
 import datetime
 import json
 import os
 import re
 import stat
 
-from ansible_collections.keyops.aws.plugins.module_utils import _ssh_keypair
+from ansible_collections.keyops.aws.plugins.module_utils import _openssh_envelope, _ssh_keypair
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import known_ec2_regions
 from ansible_collections.keyops.aws.plugins.module_utils._dates import age_days, iso, parse_iso_or_none, utcnow
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
@@ -51,7 +50,6 @@ from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import (
 
 STATE_VERSION = 1
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=,:-]{0,254}$")
-OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
 
 class KeyRotationStateError(Exception):
@@ -85,45 +83,18 @@ class Layout:
 
 
 # --------------------------------------------------------------------------- private key parsing
-def _ssh_string(data, pos):
-    if pos + 4 > len(data):
-        raise ValueError("truncated")
-    length = int.from_bytes(data[pos:pos + 4], "big")
-    end = pos + 4 + length
-    if end > len(data):
-        raise ValueError("truncated")
-    return data[pos + 4:end], end
-
-
 def parse_private_key_public_blob(data):
     """The public key blob stored in the clear in an OpenSSH (``openssh-key-v1``) private key file.
 
     Returns None for other formats (PEM RSA, PKCS#8, ...). Raises ValueError for a damaged file.
     The private part is never decoded.
     """
-    text = data.decode("ascii", "replace") if isinstance(data, bytes) else data
-    begin = "-----BEGIN OPENSSH PRIVATE KEY-----"
-    end = "-----END OPENSSH PRIVATE KEY-----"
-    if begin not in text:
+    envelope = _openssh_envelope.parse(data)
+    if envelope is None:
         return None
-    body = text.split(begin, 1)[1].split(end, 1)[0]
-    try:
-        raw = base64.b64decode("".join(body.split()), validate=True)
-    except (ValueError, TypeError):
-        raise ValueError("the OpenSSH private key is not valid base64") from None
-    if not raw.startswith(OPENSSH_MAGIC):
-        raise ValueError("not an openssh-key-v1 private key")
-    pos = len(OPENSSH_MAGIC)
-    _cipher, pos = _ssh_string(raw, pos)
-    _kdf, pos = _ssh_string(raw, pos)
-    _kdf_options, pos = _ssh_string(raw, pos)
-    if pos + 4 > len(raw):
-        raise ValueError("truncated")
-    count = int.from_bytes(raw[pos:pos + 4], "big")
-    if count != 1:
-        raise ValueError("the file holds %d keys, expected 1" % count)
-    blob, _pos = _ssh_string(raw, pos + 4)
-    return blob
+    if envelope["count"] != 1:
+        raise ValueError("the file holds %d keys, expected 1" % envelope["count"])
+    return envelope["public_blobs"][0]
 
 
 def public_key_of_private(path, data):

@@ -10,14 +10,12 @@ files (mode to the private key only). Check mode stops after plan() and predicts
 common arguments.
 """
 
-import base64
-import binascii
 import os
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.keyops.aws.plugins.module_utils import _fileops
+from ansible_collections.keyops.aws.plugins.module_utils import _fileops, _openssh_envelope
 from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
 
 CRYPTOGRAPHY_IMPORT_ERROR = None
@@ -97,17 +95,11 @@ def is_encrypted(data):
     """Whether a private key file is protected by a passphrase (read from its header, no decryption)."""
     text = data.strip()
     if text.startswith(_OPENSSH_BEGIN):
-        body = text[len(_OPENSSH_BEGIN):].split(_OPENSSH_END, 1)[0]
         try:
-            raw = base64.b64decode(b"".join(body.split()))
-        except (binascii.Error, ValueError):
+            envelope = _openssh_envelope.parse(text)
+        except ValueError:
             return False
-        magic = b"openssh-key-v1\x00"
-        if not raw.startswith(magic) or len(raw) < len(magic) + 4:
-            return False
-        length = int.from_bytes(raw[len(magic):len(magic) + 4], "big")
-        cipher = raw[len(magic) + 4:len(magic) + 4 + length]
-        return cipher != b"none"
+        return envelope is not None and envelope["cipher"] != "none"
     return b"ENCRYPTED" in text[:200]
 
 
