@@ -352,8 +352,8 @@ def verify_groups(plan, host_reads, env_reads=None, stores=None):
             for id_var, key_id, secret in _env_pairs(result):
                 add(host, (result.get("item") or {}).get("path"), id_var, key_id, secret)
         for entry in plan["entries"].get(host) or []:
-            index = held.get(entry["type"])
-            holder = index.get((plan["hosts"][host]["aws_id"], _STORE_KEY[entry["type"]](entry))) if index else None
+            by_holder = held.get(entry["type"])  # not "index": add() keeps the groups in that one
+            holder = by_holder.get((plan["hosts"][host]["aws_id"], _STORE_KEY[entry["type"]](entry))) if by_holder else None
             if holder and not holder.get("failed") and holder.get("access_key_id") and holder.get("secret_access_key"):
                 add(host, *_store_slot(entry), key_id=holder["access_key_id"], secret=holder["secret_access_key"])
     for group in groups:

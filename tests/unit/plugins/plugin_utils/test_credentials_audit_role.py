@@ -249,3 +249,16 @@ def test_store_key_pairs_read_with_return_secrets_are_verified_and_their_verdict
     [sm_fact, _bad] = by_host["h2"]["holders"] if len(by_host["h2"]["holders"]) == 2 else by_host["h2"]["holders"] + [None]
     assert sm_fact["verify"]["reason"] == "secret_mismatch" and ssm_fact["verify"]["reason"] == "ok"
     assert SECRET not in json.dumps(hosts)
+
+
+def test_verify_groups_of_several_hosts_whose_entries_end_with_a_file():
+    # a host's entries ending with a credentials file, then another host's key pairs: one group each
+    values = host_vars()
+    values["h1"]["access_key_rotation_credentials"].reverse()
+    plan = role.scope(values, GROUPS)
+    reads = {"h1": {"results": [creds_read("/h1/credentials", [profile("default", KEY1)])]}}
+    env_file = 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' % (KEY2, SECRET)
+    raw = {"h3": {"results": [{"item": plan["hosts"]["h3"]["env_files"][0], "content": b64(env_file)}]}}
+    groups = role.verify_groups(plan, reads, raw)["verify_groups"]
+    assert [[key["name"] for key in group["key_pairs"]] for group in groups] == [
+        ["h1\n/h1/credentials\ndefault"], ["h3\n/etc/web.env\nAWS_ACCESS_KEY_ID"]]
