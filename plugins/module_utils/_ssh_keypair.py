@@ -87,14 +87,10 @@ def public_line_of(private_key):
     return private_key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
 
 
-_OPENSSH_BEGIN = b"-----BEGIN OPENSSH PRIVATE KEY-----"
-_OPENSSH_END = b"-----END OPENSSH PRIVATE KEY-----"
-
-
 def is_encrypted(data):
     """Whether a private key file is protected by a passphrase (read from its header, no decryption)."""
     text = data.strip()
-    if text.startswith(_OPENSSH_BEGIN):
+    if _openssh_envelope.is_openssh(text):
         try:
             envelope = _openssh_envelope.parse(text)
         except ValueError:
@@ -110,7 +106,7 @@ def load_private(data, passphrase):
     if encrypted and password is None:
         return "locked", None, True
     try:
-        if data.strip().startswith(_OPENSSH_BEGIN):
+        if _openssh_envelope.is_openssh(data):
             key = serialization.load_ssh_private_key(data, password=password)
         else:
             key = serialization.load_pem_private_key(data, password=password)
