@@ -216,7 +216,7 @@ def test_many_keys_in_rounds_wait_once_for_the_batch():
     keys = [{"access_key_id": KEY_ID, "secret_access_key": SECRET, "name": i} for i in range(1000)]
     keys.append({"access_key_id": "not-a-key", "secret_access_key": SECRET, "name": "bad"})
     outcomes = _access_key_verify.verify_keys(keys, sts_for, lambda _id: MISSING, Policy(required_successes=3, delay=1), concurrency=8,
-                                   clock=clock, sleep=clock.sleep, wall=lambda: 10000.0)
+                                              clock=clock, sleep=clock.sleep, wall=lambda: 10000.0)
     assert [o[0]["name"] for o in outcomes] == [k["name"] for k in keys]
     assert all(o[1]["valid"] for o in outcomes[:1000]) and outcomes[1000][1]["reason"] == "malformed_key_id"
     assert {c.calls for n, c in clients.items() if n % 2} == {3} and {c.calls for n, c in clients.items() if n % 2 == 0} == {4}
