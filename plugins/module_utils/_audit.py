@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to keyops.aws: may change without notice. The credentials audit's findings engine.
 
-Pure functions, standard library only (plus _sshkeys): collected facts + thresholds + now ->
+Pure functions, standard library only (plus _ssh_public_keys): collected facts + thresholds + now ->
 findings. Nothing here reads a file, calls AWS or looks at the clock on its own.
 
 The facts (built by the role ``keyops.aws.credentials_audit`` from the info modules; never a secret):
@@ -30,7 +30,7 @@ reaches a finding, the report or its HTML.
 
 import datetime
 
-from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys, _fileops, _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys, _fileops, _ssh_public_keys
 from ansible_collections.keyops.aws.plugins.module_utils._access_key_planner import room_order
 from ansible_collections.keyops.aws.plugins.module_utils._dates import as_utc, parse_iso
 from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE
@@ -159,14 +159,14 @@ def canonical_key(text):
     if not text:
         return None
     try:
-        return _sshkeys.canonical_public_key(str(text).strip())
+        return _ssh_public_keys.canonical_public_key(str(text).strip())
     except ValueError:
         return None
 
 
 def fingerprint(canonical):
     try:
-        return _sshkeys.openssh_fingerprint(canonical)
+        return _ssh_public_keys.openssh_fingerprint(canonical)
     except ValueError:
         return None
 
@@ -182,7 +182,7 @@ def authorized_keys_of(content):
         # an "@revoked"/"@cert-authority" marker belongs to known_hosts: sshd skips such a line
         if line.kind != "key" or (line.options and str(line.options[0]).startswith("@")):
             continue
-        key = _sshkeys.canonical_public_key(line.blob)
+        key = _ssh_public_keys.canonical_public_key(line.blob)
         if key not in keys:
             keys.append(key)
     return keys
@@ -604,7 +604,7 @@ def _reference_material(ref_key, regions):
     """(material, description) every region should hold."""
     if ref_key:
         try:
-            ec2 = _sshkeys.ec2_fingerprint(ref_key)
+            ec2 = _ssh_public_keys.ec2_fingerprint(ref_key)
         except ValueError:
             ec2 = None
         return ("key:" + ref_key, ec2), "the controller's current public key"

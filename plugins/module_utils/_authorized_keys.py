@@ -17,7 +17,7 @@ import base64
 import re
 import time
 
-from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils import _ssh_public_keys
 
 
 class AuthorizedKeysError(ValueError):
@@ -60,7 +60,7 @@ class Line:
 
     @property
     def fingerprint(self):
-        return _sshkeys.openssh_fingerprint(self.blob) if self.blob is not None else None
+        return _ssh_public_keys.openssh_fingerprint(self.blob) if self.blob is not None else None
 
     def text(self):
         return self.raw + self.eol
@@ -328,13 +328,13 @@ def _parse_key_at(text, pos):
     rest = text[pos:]
     parts = rest.split(None, 2)
     if not parts:
-        raise _sshkeys.InvalidPublicKey("no key")
+        raise _ssh_public_keys.InvalidPublicKey("no key")
     key_type = parts[0]
-    if key_type not in _sshkeys.SUPPORTED_KEY_TYPES:
-        raise _sshkeys.UnsupportedKeyType("unsupported key type")
+    if key_type not in _ssh_public_keys.SUPPORTED_KEY_TYPES:
+        raise _ssh_public_keys.UnsupportedKeyType("unsupported key type")
     if len(parts) < 2:
-        raise _sshkeys.InvalidPublicKey("no key data")
-    blob = _sshkeys.decode_blob(key_type, parts[1])
+        raise _ssh_public_keys.InvalidPublicKey("no key data")
+    blob = _ssh_public_keys.decode_blob(key_type, parts[1])
     comment = parts[2].strip() if len(parts) > 2 else ""
     return key_type, blob, comment
 
@@ -350,11 +350,11 @@ def parse_line(raw, eol="\n"):
     if body.startswith("#"):
         return Line(raw, eol, "comment")
     first = body.split(None, 1)[0]
-    if first in _sshkeys.SUPPORTED_KEY_TYPES:
+    if first in _ssh_public_keys.SUPPORTED_KEY_TYPES:
         try:
             key_type, blob, comment = _parse_key_at(body, 0)
             return Line(raw, eol, "key", [], key_type, blob, comment)
-        except _sshkeys.InvalidPublicKey as exc:
+        except _ssh_public_keys.InvalidPublicKey as exc:
             # sshd would now read the type as options and fail: the line is skipped
             return Line(raw, eol, "other", error=str(exc))
     try:
@@ -367,7 +367,7 @@ def parse_line(raw, eol="\n"):
         key_pos += 1
     try:
         key_type, blob, comment = _parse_key_at(body, key_pos)
-    except _sshkeys.InvalidPublicKey as exc:
+    except _ssh_public_keys.InvalidPublicKey as exc:
         return Line(raw, eol, "other", error=str(exc))
     return Line(raw, eol, "key", split_options(options_text), key_type, blob, comment)
 
@@ -453,7 +453,7 @@ class DesiredKey:
 
     @property
     def fingerprint(self):
-        return _sshkeys.openssh_fingerprint(self.blob)
+        return _ssh_public_keys.openssh_fingerprint(self.blob)
 
 
 def _check_comment(comment):
@@ -494,12 +494,12 @@ def desired_key(spec, index=0, now=None):
         body = text.strip()
         first = body.split(None, 1)[0]
         try:
-            if first in _sshkeys.SUPPORTED_KEY_TYPES or first in ("ssh-dss",) or not ("=" in first or "," in first):
-                _sshkeys.parse_public_key(body)
+            if first in _ssh_public_keys.SUPPORTED_KEY_TYPES or first in ("ssh-dss",) or not ("=" in first or "," in first):
+                _ssh_public_keys.parse_public_key(body)
             else:
                 end = _skip_options(body, 0)
-                _sshkeys.parse_public_key(body[end:])
-        except (_sshkeys.InvalidPublicKey, AuthorizedKeysError) as exc:
+                _ssh_public_keys.parse_public_key(body[end:])
+        except (_ssh_public_keys.InvalidPublicKey, AuthorizedKeysError) as exc:
             raise AuthorizedKeysError("%s: %s" % (where, exc)) from None
         raise AuthorizedKeysError("%s: not a valid authorized_keys line" % where)
     try:
@@ -525,8 +525,8 @@ def fingerprint_of(spec, where):
     line = parse_line(spec, "")
     if line.kind != "key":
         try:
-            _sshkeys.parse_public_key(spec)
-        except _sshkeys.InvalidPublicKey as exc:
+            _ssh_public_keys.parse_public_key(spec)
+        except _ssh_public_keys.InvalidPublicKey as exc:
             raise AuthorizedKeysError("%s: %s" % (where, exc)) from None
         raise AuthorizedKeysError("%s: not a public key" % where)
     return line.fingerprint

@@ -50,7 +50,7 @@ import re
 import socket
 import uuid
 
-from ansible_collections.keyops.aws.plugins.module_utils._aws_common import error_code, error_message
+from ansible_collections.keyops.aws.plugins.module_utils._aws_common import client_pair, error_code, error_message
 from ansible_collections.keyops.aws.plugins.module_utils._dates import iso, parse_iso_or_none
 from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import FileOpError, atomic_write, make_parent_dirs, read_regular_file
@@ -475,6 +475,33 @@ class SecretsManagerStore:
                 return {}
             raise self._fail("DescribeSecret", user_name, exc) from None
         return {t["Key"][len(ACK_TAG_PREFIX):]: t.get("Value") for t in info.get("Tags") or [] if t["Key"].startswith(ACK_TAG_PREFIX)}
+
+
+def store_options(params):
+    """The validated store options of a task's params (before any write); StoreError names the option."""
+    return {
+        "backend": params.get("escrow_backend") or "local",
+        "prefix": check_prefix(params.get("escrow_prefix") or DEFAULT_PREFIX),
+        "kms_key_id": check_kms_key_id(params.get("escrow_kms_key_id")),
+        "claim_ttl_minutes": check_ttl(DEFAULT_CLAIM_TTL_MINUTES if params.get("claim_ttl_minutes") is None
+                                       else params["claim_ttl_minutes"]),
+        "create_keys": params.get("create_keys", True) is not False,
+    }
+
+
+def open_store(module, params, concurrency):
+    """The durable store of this task, or None (local backend without escrow_dir: no claims, as before).
+
+    Shared by the runners of iam_access_key_rotation (``_iam``) and access_key_rotation_state
+    (``_rotation_state``), so that neither imports the other.
+    """
+    opts = store_options(params)
+    if opts["backend"] == "secretsmanager":
+        sm_reader, sm_writer = client_pair(module, "secretsmanager", concurrency)
+        return SecretsManagerStore(sm_reader, sm_writer, prefix=opts["prefix"], kms_key_id=opts["kms_key_id"])
+    if params.get("escrow_dir"):
+        return LocalStore(params["escrow_dir"])
+    return None
 
 
 def _sleep(seconds):

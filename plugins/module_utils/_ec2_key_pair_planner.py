@@ -17,14 +17,14 @@ Everything here is a function of its arguments, so the unit tests drive it with 
 
 import re
 
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import EC2_KEY_TYPES
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import InvalidPublicKey
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import UnsupportedKeyType
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import canonical_public_key
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import ec2_fingerprint
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import key_bits
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import openssh_fingerprint
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import parse_public_key
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import EC2_KEY_TYPES
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import InvalidPublicKey
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import UnsupportedKeyType
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import canonical_public_key
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import ec2_fingerprint
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import key_bits
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import openssh_fingerprint
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import parse_public_key
 
 ACTIONS = ("none", "tag", "import", "replace", "delete", "drift")
 CHANGING_ACTIONS = ("tag", "import", "replace", "delete")

@@ -613,27 +613,9 @@ def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durab
 def durable_options(params):
     """Validated durable-store options (before any write); KeyopsIamError names the option."""
     try:
-        return {
-            "backend": params.get("escrow_backend") or "local",
-            "prefix": durable.check_prefix(params.get("escrow_prefix") or durable.DEFAULT_PREFIX),
-            "kms_key_id": durable.check_kms_key_id(params.get("escrow_kms_key_id")),
-            "claim_ttl_minutes": durable.check_ttl(durable.DEFAULT_CLAIM_TTL_MINUTES if params.get("claim_ttl_minutes") is None
-                                                   else params["claim_ttl_minutes"]),
-            "create_keys": params.get("create_keys", True) is not False,
-        }
+        return durable.store_options(params)
     except durable.StoreError as exc:
         raise KeyopsIamError(str(exc))
-
-
-def open_store(module, params, concurrency):
-    """The durable store of this task, or None (local backend without escrow_dir: no claims, as before)."""
-    opts = durable_options(params)
-    if opts["backend"] == "secretsmanager":
-        sm_reader, sm_writer = client_pair(module, "secretsmanager", concurrency)
-        return durable.SecretsManagerStore(sm_reader, sm_writer, prefix=opts["prefix"], kms_key_id=opts["kms_key_id"])
-    if params.get("escrow_dir"):
-        return durable.LocalStore(params["escrow_dir"])
-    return None
 
 
 def forget_finished(store, outcomes, concurrency):
@@ -682,7 +664,7 @@ def run_rotation(module):
                 raise KeyopsIamError("state=retired needs current_key_id for every user; missing for: %s" % ", ".join(missing))
         durable_opts = durable_options(params)
         reader, writer = client_pair(module, "iam", concurrency)
-        store = open_store(module, params, concurrency)
+        store = durable.open_store(module, params, concurrency)
         now = utcnow()
         durable_opts["claimed_by"] = durable.run_id()
         rotate_store = store if params["state"] == "rotated" else None

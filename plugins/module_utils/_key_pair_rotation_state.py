@@ -20,8 +20,9 @@ two steps leaves a state the next run reads correctly and finishes:
   3. rename NAME.new over NAME (atomic)
   4. write NAME.pub, remove NAME.new.pub
 
-Pure functions: ``parse_private_key_public_blob``, ``plan`` (key set + policy + now -> decision and
-actions). ``read_key_set`` reads the directory, ``apply`` performs the actions.
+Pure function: ``plan`` (key set + policy + now -> decision and actions). ``read_key_set`` reads the
+directory, ``apply`` performs the actions. The public key of a private key file is
+``_ssh_private_keys.public_key_of_private`` (shared with key_pair_rotation_verify).
 """
 
 import datetime
@@ -30,7 +31,6 @@ import os
 import re
 import stat
 
-from ansible_collections.keyops.aws.plugins.module_utils import _openssh_envelope, _ssh_keypair
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import known_ec2_regions
 from ansible_collections.keyops.aws.plugins.module_utils._dates import age_days, iso, parse_iso_or_none, utcnow
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
@@ -40,13 +40,14 @@ from ansible_collections.keyops.aws.plugins.module_utils._fileops import (
     make_parent_dirs,
     read_regular_file,
 )
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import (
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import (
     InvalidPublicKey,
     canonical_public_key,
     ec2_fingerprint,
     openssh_fingerprint,
     parse_public_key,
 )
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_private_keys import PrivateKeyError, public_key_of_private
 
 STATE_VERSION = 1
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=,:-]{0,254}$")
@@ -82,47 +83,6 @@ class Layout:
         return os.path.join(self.retired_dir, stamp)
 
 
-# --------------------------------------------------------------------------- private key parsing
-def parse_private_key_public_blob(data):
-    """The public key blob stored in the clear in an OpenSSH (``openssh-key-v1``) private key file.
-
-    Returns None for other formats (PEM RSA, PKCS#8, ...). Raises ValueError for a damaged file.
-    The private part is never decoded.
-    """
-    envelope = _openssh_envelope.parse(data)
-    if envelope is None:
-        return None
-    if envelope["count"] != 1:
-        raise ValueError("the file holds %d keys, expected 1" % envelope["count"])
-    return envelope["public_blobs"][0]
-
-
-def public_key_of_private(path, data):
-    """Canonical ``type base64`` public key of the private key file at path (content data)."""
-    try:
-        blob = parse_private_key_public_blob(data)
-    except ValueError as exc:
-        raise KeyRotationStateError("%s is not a usable OpenSSH private key: %s" % (path, exc)) from None
-    if blob is not None:
-        try:
-            return canonical_public_key(blob)
-        except InvalidPublicKey as exc:
-            raise KeyRotationStateError("%s: %s" % (path, exc)) from None
-    # Other formats (PEM/PKCS#8 RSA): read with cryptography, never with a passphrase. (ssh-keygen -y
-    # would refuse a file readable by others before the mode could be reported and repaired.)
-    if _ssh_keypair.CRYPTOGRAPHY_IMPORT_ERROR:
-        raise KeyRotationStateError("reading %s needs the Python library cryptography on the controller" % path)
-    status, key, _encrypted = _ssh_keypair.load_private(data, None)
-    if status != "ok":
-        raise KeyRotationStateError(
-            "cannot read the public key of %s (encrypted with a passphrase, or not a private key)" % path
-        )
-    try:
-        return canonical_public_key(_ssh_keypair.public_line_of(key))
-    except InvalidPublicKey as exc:
-        raise KeyRotationStateError("%s: %s" % (path, exc)) from None
-
-
 # --------------------------------------------------------------------------- reading
 def _mtime(path):
     return datetime.datetime.fromtimestamp(int(os.stat(path).st_mtime), datetime.timezone.utc)
@@ -136,7 +96,10 @@ def _read_key(private_path):
         raise KeyRotationStateError(str(exc)) from None
     if data is None:
         return None
-    public = public_key_of_private(private_path, data)
+    try:
+        public = public_key_of_private(private_path, data)
+    except PrivateKeyError as exc:
+        raise KeyRotationStateError(str(exc)) from None
     pub_path = private_path + ".pub"
     try:
         pub_data = read_regular_file(pub_path)

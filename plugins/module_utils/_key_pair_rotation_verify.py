@@ -24,11 +24,8 @@ import shlex
 import subprocess
 
 from ansible_collections.keyops.aws.plugins.module_utils._fileops import FileOpError, read_regular_file
-from ansible_collections.keyops.aws.plugins.module_utils._key_pair_rotation_state import (
-    KeyRotationStateError,
-    public_key_of_private,
-)
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import openssh_fingerprint
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_private_keys import PrivateKeyError, public_key_of_private
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import openssh_fingerprint
 
 _ACCEPTS_RE = re.compile(r"^debug1: Server accepts key: .*?(SHA256:[A-Za-z0-9+/]+)")
 _AUTHENTICATED_RE = re.compile(r'^Authenticated to .* using "publickey"')
@@ -125,7 +122,7 @@ def key_fingerprint(path):
         raise VerifyError("the private key %s does not exist" % path)
     try:
         return openssh_fingerprint(public_key_of_private(path, data))
-    except KeyRotationStateError as exc:
+    except PrivateKeyError as exc:
         raise VerifyError(str(exc)) from None
 
 

@@ -5,7 +5,7 @@
 
 Only the clear-text header is read: the cipher and KDF names and the public key blobs stored before
 the (possibly encrypted) private section, which is never decoded here. Loading the key itself is
-cryptography's ``load_ssh_private_key`` (``_ssh_keypair.load_private``).
+cryptography's ``load_ssh_private_key`` (``_ssh_private_keys.load_private``).
 """
 
 from __future__ import absolute_import, division, print_function

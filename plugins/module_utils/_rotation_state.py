@@ -16,7 +16,6 @@ import re
 
 from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import check_concurrency, run_concurrently
-from ansible_collections.keyops.aws.plugins.module_utils._iam import KeyopsIamError, open_store
 from ansible_collections.keyops.aws.plugins.module_utils._key_ids import KEY_ID_RE
 
 USER_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -93,11 +92,11 @@ def run_state(module):
         else:
             users = []
             wanted = check_acknowledgements(params.get("acknowledgements"))
-        store = open_store(module, dict(params, claim_ttl_minutes=None), concurrency)
+        store = durable.open_store(module, dict(params, claim_ttl_minutes=None), concurrency)
     except (StateError, ValueError) as exc:
         module.fail_json(msg=str(exc))
-    except KeyopsIamError as exc:
-        module.fail_json(msg=exc.msg)
+    except durable.StoreError as exc:
+        module.fail_json(msg=str(exc))
 
     if params["state"] == "query":
         outcomes = run_concurrently(users, lambda name: _query(store, name), concurrency)

@@ -15,8 +15,9 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.keyops.aws.plugins.module_utils import _fileops, _openssh_envelope
-from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils import _fileops
+from ansible_collections.keyops.aws.plugins.module_utils import _ssh_public_keys
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_private_keys import load_private, public_line_of
 
 CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
@@ -82,39 +83,6 @@ class KeyState:
         self.pub_comment = None
 
 
-def public_line_of(private_key):
-    """The OpenSSH public key line of a cryptography private key."""
-    return private_key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
-
-
-def is_encrypted(data):
-    """Whether a private key file is protected by a passphrase (read from its header, no decryption)."""
-    text = data.strip()
-    if _openssh_envelope.is_openssh(text):
-        try:
-            envelope = _openssh_envelope.parse(text)
-        except ValueError:
-            return False
-        return envelope is not None and envelope["cipher"] != "none"
-    return b"ENCRYPTED" in text[:200]
-
-
-def load_private(data, passphrase):
-    """(status, key, encrypted): status ok | locked (cannot open with the passphrase) | invalid."""
-    encrypted = is_encrypted(data)
-    password = passphrase.encode("utf-8") if (passphrase and encrypted) else None
-    if encrypted and password is None:
-        return "locked", None, True
-    try:
-        if _openssh_envelope.is_openssh(data):
-            key = serialization.load_ssh_private_key(data, password=password)
-        else:
-            key = serialization.load_pem_private_key(data, password=password)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return ("locked" if encrypted else "invalid"), None, encrypted
-    return "ok", key, encrypted
-
-
 def read_state(path, passphrase):
     state = KeyState()
     try:
@@ -127,8 +95,8 @@ def read_state(path, passphrase):
         if key is not None:
             try:
                 state.public_line = public_line_of(key)
-                state.key_type, blob, _comment = _sshkeys.parse_public_key(state.public_line)
-                state.size = _sshkeys.key_bits(blob)
+                state.key_type, blob, _comment = _ssh_public_keys.parse_public_key(state.public_line)
+                state.size = _ssh_public_keys.key_bits(blob)
                 state.private_key = key
             except (ValueError, TypeError, UnsupportedAlgorithm):
                 state.private_status = "other"
@@ -137,11 +105,11 @@ def read_state(path, passphrase):
                 state.private_status = "other"
     if pub is not None:
         try:
-            _key_type, blob, comment = _sshkeys.parse_public_key(pub)
-            state.pub_canonical = _sshkeys.canonical_public_key(blob)
+            _key_type, blob, comment = _ssh_public_keys.parse_public_key(pub)
+            state.pub_canonical = _ssh_public_keys.canonical_public_key(blob)
             state.pub_comment = comment
             state.pub_status = "ok"
-        except _sshkeys.InvalidPublicKey:
+        except _ssh_public_keys.InvalidPublicKey:
             state.pub_status = "invalid"
     return state
 
@@ -213,8 +181,8 @@ def describe(public_line, comment):
         return dict(public_key=None, fingerprint=None, ec2_fingerprint=None, comment=comment)
     return dict(
         public_key=public_line + (" " + comment if comment else ""),
-        fingerprint=_sshkeys.openssh_fingerprint(public_line),
-        ec2_fingerprint=_sshkeys.ec2_fingerprint(public_line),
+        fingerprint=_ssh_public_keys.openssh_fingerprint(public_line),
+        ec2_fingerprint=_ssh_public_keys.ec2_fingerprint(public_line),
         comment=comment or "",
     )
 
@@ -257,7 +225,7 @@ def run_module(module):
             private_key=state.private_status,
             type=state.key_type,
             size=state.size,
-            fingerprint=_sshkeys.openssh_fingerprint(state.public_line) if state.public_line else None,
+            fingerprint=_ssh_public_keys.openssh_fingerprint(state.public_line) if state.public_line else None,
             comment=state.pub_comment,
         )
         regenerate = any(a["action"] == "generate" for a in actions)
@@ -288,6 +256,6 @@ def run_module(module):
         )
         if module._diff:  # pylint: disable=protected-access
             result["diff"] = _fileops.combine_diffs(dict(before=before, after=after), *fs_diffs)
-    except (SSHKeypairError, _fileops.FileOpError, _sshkeys.InvalidPublicKey) as exc:
+    except (SSHKeypairError, _fileops.FileOpError, _ssh_public_keys.InvalidPublicKey) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

@@ -215,7 +215,7 @@ invalid_keys:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.keyops.aws.plugins.module_utils._aws_common import CONCURRENCY_ARGSPEC
-from ansible_collections.keyops.aws.plugins.module_utils._verify import run_module
+from ansible_collections.keyops.aws.plugins.module_utils._access_key_verify import run_module
 
 
 def main():

@@ -307,10 +307,10 @@ def test_key_pair_drift_against_the_majority_without_a_controller_key():
 
 def test_key_pair_drift_by_ec2_fingerprint_when_no_public_key_is_returned():
     facts = clean_facts()
-    from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
+    from ansible_collections.keyops.aws.plugins.module_utils import _ssh_public_keys
     facts["key_pairs"]["prod"]["regions"] = {
-        "us-east-1": {"present": True, "fingerprint": _sshkeys.ec2_fingerprint(CURRENT)},
-        "eu-west-1": {"present": True, "fingerprint": _sshkeys.ec2_fingerprint(OTHER)},
+        "us-east-1": {"present": True, "fingerprint": _ssh_public_keys.ec2_fingerprint(CURRENT)},
+        "eu-west-1": {"present": True, "fingerprint": _ssh_public_keys.ec2_fingerprint(OTHER)},
     }
     assert [(item["check"], item["region"]) for item in run(facts)[0]] == [("key_pair_drift", "eu-west-1")]
 

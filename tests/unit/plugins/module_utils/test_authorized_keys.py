@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from ansible_collections.keyops.aws.plugins.module_utils import _authorized_keys as ak
-from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils import _ssh_public_keys
 
 
 def _string(data):
@@ -142,7 +142,7 @@ def test_desired_key_from_line_and_dict():
 
 
 def test_fingerprint_of_accepts_keys_and_fingerprints():
-    fingerprint = _sshkeys.openssh_fingerprint(K1)
+    fingerprint = _ssh_public_keys.openssh_fingerprint(K1)
     assert ak.fingerprint_of(fingerprint, "remove[0]") == fingerprint
     assert ak.fingerprint_of("no-pty " + K1 + " c", "remove[0]") == fingerprint
     for bad in ("SHA256:short", "MD5:aa:bb", "ssh-ed25519 AAAA"):
@@ -166,7 +166,7 @@ def run(text, keys=(), **kwargs):
 def test_add_keeps_unrelated_lines_and_crlf():
     text, actions = run(UNRELATED, [K1 + " new key"])
     assert text == UNRELATED + K1 + " new key\r\n"
-    assert actions == [dict(action="add", fingerprint=_sshkeys.openssh_fingerprint(K1), comment="new key", reason="missing")]
+    assert actions == [dict(action="add", fingerprint=_ssh_public_keys.openssh_fingerprint(K1), comment="new key", reason="missing")]
     assert run(text, [K1 + " new key"]) == (text, [])
 
 
@@ -205,10 +205,10 @@ def test_duplicates_of_a_listed_key_are_removed():
 
 def test_remove_by_fingerprint_and_by_key():
     text = UNRELATED + K1 + " one\r\n" + K2 + " two\r\n"
-    new, actions = run(text, remove=[_sshkeys.openssh_fingerprint(K1), "no-pty " + K2 + " other comment"])
+    new, actions = run(text, remove=[_ssh_public_keys.openssh_fingerprint(K1), "no-pty " + K2 + " other comment"])
     assert new == UNRELATED
     assert [a["comment"] for a in actions] == ["one", "two"]
-    assert run(new, remove=[_sshkeys.openssh_fingerprint(K1)]) == (new, [])
+    assert run(new, remove=[_ssh_public_keys.openssh_fingerprint(K1)]) == (new, [])
 
 
 def test_state_absent():
@@ -228,7 +228,7 @@ def test_exclusive_needs_a_managed_set():
 
 def test_exclusive_over_managed_list_never_touches_other_lines():
     text = UNRELATED + K1 + " old rotation\r\n" + K2 + " current\r\n"
-    new, actions = run(text, [K2, K4 + " next"], exclusive=True, managed=[_sshkeys.openssh_fingerprint(K1), K2, K4])
+    new, actions = run(text, [K2, K4 + " next"], exclusive=True, managed=[_ssh_public_keys.openssh_fingerprint(K1), K2, K4])
     assert new == UNRELATED + K2 + " current\r\n" + K4 + " next\r\n"
     assert [(a["action"], a["reason"]) for a in actions] == [("remove", "exclusive"), ("add", "missing")]
 
@@ -251,7 +251,7 @@ def test_display_shows_fingerprints_not_blobs():
     shown = ak.display(lines)
     blob = K1.split()[1]
     assert blob not in shown and K3.split()[1] not in shown
-    assert _sshkeys.openssh_fingerprint(K1) in shown
+    assert _ssh_public_keys.openssh_fingerprint(K1) in shown
     assert "s3cr3t" not in shown and 'environment="TOKEN=***"' in shown
     assert "not a key line" in shown  # the DSA line
 

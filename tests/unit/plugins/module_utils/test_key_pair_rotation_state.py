@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from ansible_collections.keyops.aws.plugins.module_utils import _key_pair_rotation_state as state
-from ansible_collections.keyops.aws.plugins.module_utils._sshkeys import openssh_fingerprint
+from ansible_collections.keyops.aws.plugins.module_utils import _ssh_private_keys
+from ansible_collections.keyops.aws.plugins.module_utils._ssh_public_keys import openssh_fingerprint
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, 0, tzinfo=datetime.timezone.utc)
 PRESENT = {"state": "present", "max_age_days": 90, "force": False, "fingerprint": None}
@@ -55,14 +56,14 @@ def test_good_names(name):
 def test_public_blob_read_from_openssh_private_key(tmp_path, key_type):
     public = keygen(tmp_path / "k", key_type)
     with open(tmp_path / "k", "rb") as handle:
-        blob = state.parse_private_key_public_blob(handle.read())
+        blob = _ssh_private_keys.private_key_public_blob(handle.read())
     assert openssh_fingerprint(blob) == openssh_fingerprint(public)
 
 
 def test_non_openssh_private_key_gives_none_and_damaged_raises():
-    assert state.parse_private_key_public_blob(b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n") is None
+    assert _ssh_private_keys.private_key_public_blob(b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n") is None
     with pytest.raises(ValueError):
-        state.parse_private_key_public_blob(b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n")
+        _ssh_private_keys.private_key_public_blob(b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n")
 
 
 def _key(fp, days_old=1, mode=0o600, pub_ok=True, path="/k/deploy"):
@@ -336,7 +337,7 @@ def test_pem_key_readable_by_others_is_still_read(tmp_path):
     path.write_bytes(data)
     os.chmod(path, 0o644)
     expected = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    assert state.public_key_of_private(str(path), data) == expected
+    assert _ssh_private_keys.public_key_of_private(str(path), data) == expected
 
 
 # --------------------------------------------------------------------------- the role's decisions, several key pairs

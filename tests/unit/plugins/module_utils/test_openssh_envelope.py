@@ -8,7 +8,7 @@ pytest.importorskip("cryptography")
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa  # noqa: E402
 
-from ansible_collections.keyops.aws.plugins.module_utils import _key_pair_rotation_state, _openssh_envelope, _ssh_keypair  # noqa: E402
+from ansible_collections.keyops.aws.plugins.module_utils import _openssh_envelope, _ssh_private_keys  # noqa: E402
 
 
 def _openssh(key, password=None):
@@ -32,19 +32,19 @@ def test_clear_and_encrypted_headers():
 
 def test_both_callers_use_it():
     key = ed25519.Ed25519PrivateKey.generate()
-    assert _key_pair_rotation_state.parse_private_key_public_blob(_openssh(key, b"pw")) == _public_blob(key)
-    assert _ssh_keypair.is_encrypted(_openssh(key, b"pw")) is True
-    assert _ssh_keypair.is_encrypted(_openssh(key)) is False
+    assert _ssh_private_keys.private_key_public_blob(_openssh(key, b"pw")) == _public_blob(key)
+    assert _ssh_private_keys.is_encrypted(_openssh(key, b"pw")) is True
+    assert _ssh_private_keys.is_encrypted(_openssh(key)) is False
 
 
 def test_other_formats_and_damage():
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     assert _openssh_envelope.parse(pem) is None
-    assert _ssh_keypair.is_encrypted(pem) is False
+    assert _ssh_private_keys.is_encrypted(pem) is False
     with pytest.raises(ValueError, match="base64"):
         _openssh_envelope.parse("-----BEGIN OPENSSH PRIVATE KEY-----\n!!!!\n-----END OPENSSH PRIVATE KEY-----\n")
     truncated = _openssh(ed25519.Ed25519PrivateKey.generate()).decode().splitlines()
     with pytest.raises(ValueError):
         _openssh_envelope.parse("\n".join(truncated[:2] + truncated[-1:]))
-    assert _ssh_keypair.is_encrypted(b"-----BEGIN OPENSSH PRIVATE KEY-----\n!!!!\n-----END OPENSSH PRIVATE KEY-----\n") is False
+    assert _ssh_private_keys.is_encrypted(b"-----BEGIN OPENSSH PRIVATE KEY-----\n!!!!\n-----END OPENSSH PRIVATE KEY-----\n") is False

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: E402
 
 from ansible_collections.keyops.aws.plugins.module_utils import _ssh_keypair as kp  # noqa: E402
+from ansible_collections.keyops.aws.plugins.module_utils import _ssh_private_keys  # noqa: E402
 
 
 def openssh_private(key, passphrase=None):
@@ -103,7 +104,7 @@ def test_protected_key_with_missing_or_wrong_passphrase_is_an_error(tmp_path, ed
 def test_protected_key_with_right_passphrase_is_kept(tmp_path, ed_key):
     pytest.importorskip("bcrypt")
     path = write_pair(tmp_path, ed_key, passphrase=b"right")
-    assert kp.is_encrypted((tmp_path / "id").read_bytes())
+    assert _ssh_private_keys.is_encrypted((tmp_path / "id").read_bytes())
     state = kp.read_state(path, "right")
     assert state.private_status == "ok" and state.encrypted
     assert actions(state, passphrase="right") == []

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_sshkeys: parsing, validation and fingerprints checked against ssh-keygen, openssl and cryptography."""
+"""_ssh_public_keys: parsing, validation and fingerprints checked against ssh-keygen, openssl and cryptography."""
 
 import base64
 import hashlib
@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.keyops.aws.plugins.module_utils import _sshkeys
+from ansible_collections.keyops.aws.plugins.module_utils import _ssh_public_keys
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
 needs_ssh_keygen = pytest.mark.skipif(SSH_KEYGEN is None, reason="ssh-keygen is not installed")
@@ -56,19 +56,19 @@ def keygen_fingerprint(pub_path, hash_name="sha256"):
 
 
 def test_parse_returns_type_blob_comment():
-    key_type, blob, comment = _sshkeys.parse_public_key(_line(ED25519_BLOB, "alice@laptop  2026") + "\r\n")
+    key_type, blob, comment = _ssh_public_keys.parse_public_key(_line(ED25519_BLOB, "alice@laptop  2026") + "\r\n")
     assert key_type == "ssh-ed25519"
     assert blob == ED25519_BLOB
     assert comment == "alice@laptop  2026"
 
 
 def test_parse_without_comment_and_bytes_input():
-    assert _sshkeys.parse_public_key(_line(ED25519_BLOB).encode()) == ("ssh-ed25519", ED25519_BLOB, "")
+    assert _ssh_public_keys.parse_public_key(_line(ED25519_BLOB).encode()) == ("ssh-ed25519", ED25519_BLOB, "")
 
 
 @pytest.mark.parametrize("blob", [SK_ED25519_BLOB, SK_ECDSA_BLOB])
 def test_parse_security_key_types(blob):
-    key_type, parsed, _comment = _sshkeys.parse_public_key(_line(blob))
+    key_type, parsed, _comment = _ssh_public_keys.parse_public_key(_line(blob))
     assert key_type.startswith("sk-") and parsed == blob
 
 
@@ -92,8 +92,8 @@ def test_parse_security_key_types(blob):
     ],
 )
 def test_malformed_keys_are_refused(text, fragment):
-    with pytest.raises(_sshkeys.InvalidPublicKey) as info:
-        _sshkeys.parse_public_key(text)
+    with pytest.raises(_ssh_public_keys.InvalidPublicKey) as info:
+        _ssh_public_keys.parse_public_key(text)
     assert fragment in str(info.value)
     assert isinstance(info.value, ValueError)
 
@@ -101,29 +101,29 @@ def test_malformed_keys_are_refused(text, fragment):
 @pytest.mark.parametrize("key_type", ["ssh-dss", "ssh-foo", "ssh-ed25519-cert-v01@openssh.com"])
 def test_unsupported_types(key_type):
     blob = _string(key_type.encode()) + _string(bytes(32))
-    with pytest.raises(_sshkeys.UnsupportedKeyType):
-        _sshkeys.parse_public_key("%s %s" % (key_type, base64.b64encode(blob).decode()))
+    with pytest.raises(_ssh_public_keys.UnsupportedKeyType):
+        _ssh_public_keys.parse_public_key("%s %s" % (key_type, base64.b64encode(blob).decode()))
 
 
 def test_unsupported_embedded_type_is_unsupported():
     blob = _string(b"ssh-dss") + _string(b"\x01") * 4
-    with pytest.raises(_sshkeys.UnsupportedKeyType):
-        _sshkeys.openssh_fingerprint(blob)
+    with pytest.raises(_ssh_public_keys.UnsupportedKeyType):
+        _ssh_public_keys.openssh_fingerprint(blob)
 
 
 def test_canonical_drops_comment_and_blanks():
     text = "  " + _line(ED25519_BLOB).replace(" ", "\t") + "   some comment\n"
-    assert _sshkeys.canonical_public_key(text) == _line(ED25519_BLOB)
-    assert _sshkeys.canonical_public_key(ED25519_BLOB) == _line(ED25519_BLOB)
+    assert _ssh_public_keys.canonical_public_key(text) == _line(ED25519_BLOB)
+    assert _ssh_public_keys.canonical_public_key(ED25519_BLOB) == _line(ED25519_BLOB)
 
 
 def test_fingerprint_of_blob_equals_fingerprint_of_line():
-    assert _sshkeys.openssh_fingerprint(ED25519_BLOB) == _sshkeys.openssh_fingerprint(_line(ED25519_BLOB, "c"))
+    assert _ssh_public_keys.openssh_fingerprint(ED25519_BLOB) == _ssh_public_keys.openssh_fingerprint(_line(ED25519_BLOB, "c"))
 
 
 def test_ec2_refuses_types_ec2_does_not_import():
-    with pytest.raises(_sshkeys.UnsupportedKeyType):
-        _sshkeys.ec2_fingerprint(_line(SK_ED25519_BLOB))
+    with pytest.raises(_ssh_public_keys.UnsupportedKeyType):
+        _ssh_public_keys.ec2_fingerprint(_line(SK_ED25519_BLOB))
 
 
 # ------------------------------------------------------------------------- against real tools
@@ -137,10 +137,10 @@ def test_ec2_refuses_types_ec2_does_not_import():
 def test_fingerprints_match_ssh_keygen(tmp_path, key_type, bits):
     pub_path, text = keygen(tmp_path, key_type, bits, comment="a comment with spaces")
     keygen_bits, sha256 = keygen_fingerprint(pub_path)
-    assert _sshkeys.openssh_fingerprint(text) == sha256
-    assert _sshkeys.md5_fingerprint(text) == keygen_fingerprint(pub_path, "md5")[1]
-    assert _sshkeys.key_bits(text) == keygen_bits
-    assert _sshkeys.parse_public_key(text)[2] == "a comment with spaces"
+    assert _ssh_public_keys.openssh_fingerprint(text) == sha256
+    assert _ssh_public_keys.md5_fingerprint(text) == keygen_fingerprint(pub_path, "md5")[1]
+    assert _ssh_public_keys.key_bits(text) == keygen_bits
+    assert _ssh_public_keys.parse_public_key(text)[2] == "a comment with spaces"
 
 
 @needs_ssh_keygen
@@ -148,14 +148,14 @@ def test_fingerprints_match_ssh_keygen(tmp_path, key_type, bits):
 def test_security_key_fingerprints_match_ssh_keygen(tmp_path, blob):
     path = tmp_path / "sk.pub"
     path.write_text(_line(blob, "yubikey") + "\n")
-    assert _sshkeys.openssh_fingerprint(_line(blob)) == keygen_fingerprint(str(path))[1]
+    assert _ssh_public_keys.openssh_fingerprint(_line(blob)) == keygen_fingerprint(str(path))[1]
 
 
 @needs_ssh_keygen
 def test_ed25519_ec2_fingerprint_is_padded_sha256(tmp_path):
     pub_path, text = keygen(tmp_path, "ed25519")
     sha256 = keygen_fingerprint(pub_path)[1]
-    ec2 = _sshkeys.ec2_fingerprint(text)
+    ec2 = _ssh_public_keys.ec2_fingerprint(text)
     assert ec2 == sha256[len("SHA256:"):] + "="
     assert len(ec2) == 44
 
@@ -170,8 +170,8 @@ def test_rsa_ec2_fingerprint_against_openssl(tmp_path, bits):
     pem = subprocess.run([SSH_KEYGEN, "-e", "-m", "PKCS8", "-f", pub_path], check=True, capture_output=True).stdout
     der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pem, check=True, capture_output=True).stdout
     expected = ":".join("%02x" % byte for byte in hashlib.md5(der).digest())
-    assert _sshkeys.ec2_fingerprint(text) == expected
-    assert _sshkeys.rsa_spki_der(text) == der
+    assert _ssh_public_keys.ec2_fingerprint(text) == expected
+    assert _ssh_public_keys.rsa_spki_der(text) == der
     # and NOT ssh-keygen's MD5 of the blob
     assert "MD5:" + expected != keygen_fingerprint(pub_path, "md5")[1]
 
@@ -183,15 +183,15 @@ def test_rsa_ec2_fingerprint_against_cryptography():
         key = rsa.generate_private_key(public_exponent=exponent, key_size=2048).public_key()
         text = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
         der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        assert _sshkeys.rsa_spki_der(text) == der
+        assert _ssh_public_keys.rsa_spki_der(text) == der
         digest = hashlib.md5(der).hexdigest()
-        assert _sshkeys.ec2_fingerprint(text) == ":".join(digest[i:i + 2] for i in range(0, 32, 2))
+        assert _ssh_public_keys.ec2_fingerprint(text) == ":".join(digest[i:i + 2] for i in range(0, 32, 2))
 
 
 def test_no_key_material_in_error_messages():
     data = base64.b64encode(ED25519_BLOB[:-3]).decode()
-    with pytest.raises(_sshkeys.InvalidPublicKey) as info:
-        _sshkeys.parse_public_key("ssh-ed25519 " + data)
+    with pytest.raises(_ssh_public_keys.InvalidPublicKey) as info:
+        _ssh_public_keys.parse_public_key("ssh-ed25519 " + data)
     assert data[:20] not in str(info.value)
 
 
@@ -200,8 +200,8 @@ def test_no_key_material_in_error_messages():
 
 def test_ecdsa_point_off_the_curve_is_refused():
     blob = _string(b"ecdsa-sha2-nistp256") + _string(b"nistp256") + _string(b"\x04" + b"\x01" * 64)
-    with pytest.raises(_sshkeys.InvalidPublicKey) as info:
-        _sshkeys.parse_public_key(_line(blob))
+    with pytest.raises(_ssh_public_keys.InvalidPublicKey) as info:
+        _ssh_public_keys.parse_public_key(_line(blob))
     assert "not on the curve" in str(info.value)
 
 
@@ -212,15 +212,15 @@ def test_rsa_spki_der_is_cryptographys(tmp_path):
         pytest.skip("ssh-keygen is not installed")
     text = keygen(tmp_path, "rsa", 2048)[1]
     key = serialization.load_ssh_public_key(text.encode())
-    assert _sshkeys.rsa_spki_der(text) == key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert _ssh_public_keys.rsa_spki_der(text) == key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def test_without_cryptography_only_the_format_is_checked(monkeypatch):
     # a managed host without the library: authorized_keys still reads lines and fingerprints keys
-    monkeypatch.setattr(_sshkeys, "HAS_CRYPTOGRAPHY", False)
-    assert _sshkeys.parse_public_key(_line(ED25519_BLOB, "c")) == ("ssh-ed25519", ED25519_BLOB, "c")
-    assert _sshkeys.openssh_fingerprint(ED25519_BLOB).startswith("SHA256:")
-    with pytest.raises(_sshkeys.InvalidPublicKey, match="cryptography"):
-        _sshkeys.key_bits(ED25519_BLOB)
-    with pytest.raises(_sshkeys.UnsupportedKeyType):
-        _sshkeys.parse_public_key("ssh-dss " + base64.b64encode(_string(b"ssh-dss") + _string(b"\x01")).decode())
+    monkeypatch.setattr(_ssh_public_keys, "HAS_CRYPTOGRAPHY", False)
+    assert _ssh_public_keys.parse_public_key(_line(ED25519_BLOB, "c")) == ("ssh-ed25519", ED25519_BLOB, "c")
+    assert _ssh_public_keys.openssh_fingerprint(ED25519_BLOB).startswith("SHA256:")
+    with pytest.raises(_ssh_public_keys.InvalidPublicKey, match="cryptography"):
+        _ssh_public_keys.key_bits(ED25519_BLOB)
+    with pytest.raises(_ssh_public_keys.UnsupportedKeyType):
+        _ssh_public_keys.parse_public_key("ssh-dss " + base64.b64encode(_string(b"ssh-dss") + _string(b"\x01")).decode())

@@ -5,8 +5,8 @@
 import botocore.exceptions
 import pytest
 
-from ansible_collections.keyops.aws.plugins.module_utils import _verify
-from ansible_collections.keyops.aws.plugins.module_utils._verify import MISSING, Policy, VerifyError, verify_key
+from ansible_collections.keyops.aws.plugins.module_utils import _access_key_verify
+from ansible_collections.keyops.aws.plugins.module_utils._access_key_verify import MISSING, Policy, VerifyError, verify_key
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -157,7 +157,7 @@ def test_unexpected_errors_stop_the_task_without_a_secret():
     ("ExpiredToken", None, "token_expired"),
 ])
 def test_classify(code, facts, reason):
-    assert _verify.classify(KEY_ID, code, facts, 5)[0] == reason
+    assert _access_key_verify.classify(KEY_ID, code, facts, 5)[0] == reason
 
 
 class FakeIam:
@@ -184,23 +184,23 @@ class FakeIam:
 
 
 def test_iam_lookup():
-    assert _verify.make_iam_lookup(FakeIam(error_code="NoSuchEntity"))(KEY_ID) == MISSING
-    assert _verify.make_iam_lookup(FakeIam(error_code="AccessDenied"))(KEY_ID) is None
-    facts = _verify.make_iam_lookup(FakeIam("deploy", [{"AccessKeyId": KEY_ID, "Status": "Inactive"}]))(KEY_ID)
+    assert _access_key_verify.make_iam_lookup(FakeIam(error_code="NoSuchEntity"))(KEY_ID) == MISSING
+    assert _access_key_verify.make_iam_lookup(FakeIam(error_code="AccessDenied"))(KEY_ID) is None
+    facts = _access_key_verify.make_iam_lookup(FakeIam("deploy", [{"AccessKeyId": KEY_ID, "Status": "Inactive"}]))(KEY_ID)
     assert facts == {"user_name": "deploy", "status": "Inactive", "create_epoch": None}
 
 
 def test_read_profile_key(tmp_path):
     path = tmp_path / "credentials"
     path.write_text("# c\n[p]\naws_access_key_id = %s\naws_secret_access_key = %s\n[q]\nregion = x\n" % (KEY_ID, SECRET))
-    key = _verify.read_profile_key(str(path), "p")
+    key = _access_key_verify.read_profile_key(str(path), "p")
     assert key == {"access_key_id": KEY_ID, "secret_access_key": SECRET, "session_token": None, "name": "p"}
     with pytest.raises(VerifyError, match="has no profile nope"):
-        _verify.read_profile_key(str(path), "nope")
+        _access_key_verify.read_profile_key(str(path), "nope")
     with pytest.raises(VerifyError, match="no aws_access_key_id"):
-        _verify.read_profile_key(str(path), "q")
+        _access_key_verify.read_profile_key(str(path), "q")
     with pytest.raises(VerifyError, match="does not exist"):
-        _verify.read_profile_key(str(tmp_path / "missing"), "p")
+        _access_key_verify.read_profile_key(str(tmp_path / "missing"), "p")
 
 
 def test_many_keys_in_rounds_wait_once_for_the_batch():
@@ -215,8 +215,8 @@ def test_many_keys_in_rounds_wait_once_for_the_batch():
 
     keys = [{"access_key_id": KEY_ID, "secret_access_key": SECRET, "name": i} for i in range(1000)]
     keys.append({"access_key_id": "not-a-key", "secret_access_key": SECRET, "name": "bad"})
-    outcomes = _verify.verify_keys(keys, sts_for, lambda _id: MISSING, Policy(required_successes=3, delay=1), concurrency=8,
-                                   clock=clock, sleep=clock.sleep, wall=lambda: 10000.0)
+    outcomes = _access_key_verify.verify_keys(keys, sts_for, lambda _id: MISSING, Policy(required_successes=3, delay=1), concurrency=8,
+                                              clock=clock, sleep=clock.sleep, wall=lambda: 10000.0)
     assert [o[0]["name"] for o in outcomes] == [k["name"] for k in keys]
     assert all(o[1]["valid"] for o in outcomes[:1000]) and outcomes[1000][1]["reason"] == "malformed_key_id"
     assert {c.calls for n, c in clients.items() if n % 2} == {3} and {c.calls for n, c in clients.items() if n % 2 == 0} == {4}
@@ -227,7 +227,7 @@ def test_many_keys_in_rounds_wait_once_for_the_batch():
 def test_many_keys_an_error_stops_only_its_key():
     clock = Clock()
     scripts = {0: ["Throttling"], 1: [IDENTITY]}
-    outcomes = _verify.verify_keys(
+    outcomes = _access_key_verify.verify_keys(
         [{"access_key_id": KEY_ID, "secret_access_key": SECRET, "name": i} for i in (0, 1)],
         lambda key: FakeSts(scripts[key["name"]]), lambda _id: None, Policy(required_successes=1), clock=clock, sleep=clock.sleep,
     )
@@ -256,14 +256,14 @@ def test_policy_accepts_good_identities():
 
 def test_profile_name_is_checked_before_the_file_is_read(tmp_path):
     with pytest.raises(VerifyError, match=r"profile_name: profile name 'a\]b'"):
-        _verify._keys_from_params({"path": str(tmp_path / "missing"), "profile_name": "a]b"})
+        _access_key_verify._keys_from_params({"path": str(tmp_path / "missing"), "profile_name": "a]b"})
 
 
 def test_a_malformed_key_id_names_where_it_came_from():
-    keys, many = _verify._keys_from_params({"keys": [{"access_key_id": "bad", "secret_access_key": "x"}]})
-    check = _verify._Check(keys[0], Policy(required_successes=1), 0.0)
+    keys, many = _access_key_verify._keys_from_params({"keys": [{"access_key_id": "bad", "secret_access_key": "x"}]})
+    check = _access_key_verify._Check(keys[0], Policy(required_successes=1), 0.0)
     assert many and check.precheck()
     assert check.result["message"].startswith("keys[0].access_key_id: the access key id is malformed")
-    single, _many = _verify._keys_from_params({"access_key_id": "AKIA1", "secret_access_key": "x"})
-    check = _verify._Check(single[0], Policy(required_successes=1), 0.0)
+    single, _many = _access_key_verify._keys_from_params({"access_key_id": "AKIA1", "secret_access_key": "x"})
+    check = _access_key_verify._Check(single[0], Policy(required_successes=1), 0.0)
     assert check.precheck() and check.result["message"].startswith("access_key_id: ")
