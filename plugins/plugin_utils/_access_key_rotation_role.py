@@ -34,6 +34,8 @@ import base64
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
 
 from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._booleans import parse_bool
@@ -638,6 +640,184 @@ def _result_for(results, gid, name):
     return users.get((gid, name)), errors.get((gid, name)) or errors.get((gid, None))
 
 
+# --------------------------------------------------------------------------- records (the registered results, typed once)
+@dataclass(frozen=True)
+class KeySecret:
+    """An access key id with its secret. Its repr never shows the secret."""
+
+    access_key_id: Optional[str]
+    secret_access_key: str
+
+    def __repr__(self):
+        return "KeySecret(access_key_id=%r, secret_access_key=<hidden>)" % (self.access_key_id,)
+
+    __str__ = __repr__
+
+    @classmethod
+    def of(cls, value):
+        """The key of a registered ``{access_key_id, secret_access_key}`` dict; None without a secret."""
+        if isinstance(value, dict) and value.get("secret_access_key"):
+            return cls(value.get("access_key_id"), value["secret_access_key"])
+        return None
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """One user's result of iam_access_key_rotation, as the targets step reads it. ``new_key`` is set only
+    when the rotation returned both the new id and its secret; ``stored_key`` is the key the Secrets
+    Manager store recorded (with its secret). The repr masks both secrets (see KeySecret)."""
+
+    decision: Optional[str] = None
+    previous_key_ids: Tuple[str, ...] = ()
+    msg: Optional[str] = None
+    busy: bool = False
+    waiting: bool = False
+    failed: bool = False
+    access_keys: Optional[dict] = None
+    target_key_id: Optional[str] = None
+    new_key: Optional[KeySecret] = None
+    stored_key: Optional[KeySecret] = None
+
+    @classmethod
+    def from_registered(cls, user):
+        new_key = user.get("new_key") or None
+        if not (isinstance(new_key, dict) and new_key.get("access_key_id") and new_key.get("secret_access_key")):
+            new_key = None
+        return cls(
+            decision=user.get("decision"),
+            previous_key_ids=tuple(user.get("previous_key_ids") or []),
+            msg=user.get("msg"),
+            busy=bool(user.get("busy")),
+            waiting=bool(user.get("waiting")),
+            failed=bool(user.get("failed")),
+            access_keys=user["access_keys"] if isinstance(user.get("access_keys"), dict) else None,
+            target_key_id=user.get("target_key_id"),
+            new_key=KeySecret.of(new_key),
+            stored_key=KeySecret.of(user.get("stored_key") or None),
+        )
+
+
+@dataclass(frozen=True)
+class RotationResults:
+    """The registered looped rotation task, converted once: per ``(aws_id, user)`` a RotationResult, and the
+    errors of batches that failed as a whole (keyed ``(aws_id, user)`` or ``(aws_id, None)``)."""
+
+    users: Dict[Tuple[str, str], RotationResult] = field(default_factory=dict)
+    errors: Dict[Tuple[str, Optional[str]], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_registered(cls, rotation):
+        users, errors = _group_results(rotation)
+        return cls({key: RotationResult.from_registered(user) for key, user in users.items()}, errors)
+
+    def for_user(self, gid, name):
+        """``(RotationResult or None, the error of its batch or None)``."""
+        return self.users.get((gid, name)), self.errors.get((gid, name)) or self.errors.get((gid, None))
+
+
+# --------------------------------------------------------------------------- step 3
+def user_entry(gid, label, name, mine):
+    """The per-user entry the steps pass on, before any decision: its holders (``mine``, in holder order),
+    the unreachable ones pending, what each holds."""
+    return {
+        "key": user_key(gid, name),
+        "aws_id": gid,
+        "label": label,
+        "name": name,
+        "decision": None,
+        "target_key_id": None,
+        "previous_key_ids": [],
+        "source": None,
+        "failed": False,
+        "msg": None,
+        "holders": [h["id"] for h in mine],
+        "write": [],
+        "pending": [h["id"] for h in mine if not h["reachable"]],
+        "held": {h["id"]: h["held_key_id"] for h in mine},
+    }
+
+
+def apply_rotation(entry, result, group_error, mine, check_mode=False):
+    """The decision from the user's RotationResult (None: no result; ``group_error``: its batch's error) into
+    ``entry``. Returns ``(proceed, key)``: ``proceed`` False when the user goes no further this run (no result,
+    busy, waiting, failed); ``key`` the KeySecret the user's holders get when the rotation gave it (``entry
+    ["source"]`` says which: ``new`` or ``store``), else None."""
+    if result is None:
+        entry["failed"] = True
+        entry["msg"] = group_error or ("no rotation result for this user" if not check_mode else None)
+        if check_mode and not group_error:
+            entry["failed"] = False
+        return False, None
+    entry["decision"] = result.decision
+    entry["previous_key_ids"] = list(result.previous_key_ids)
+    entry["msg"] = result.msg
+    if result.busy or result.waiting:
+        # another run's live claim (nothing created, written or retired), or a new key due that this
+        # phase may not create (distribute): the holders stay as they are, the old key Active
+        entry["decision"] = None
+        entry["busy" if result.busy else "waiting"] = True
+        entry["pending"] = [h["id"] for h in mine]
+        return False, None
+    if result.access_keys is not None:
+        entry["access_keys"] = result.access_keys  # carried to the retire step: no second read of the user
+    if result.failed:
+        entry["failed"] = True
+        return False, None
+    if entry["decision"] == "create":
+        if result.new_key is not None:
+            entry["target_key_id"] = result.new_key.access_key_id
+            entry["source"] = "new"
+            return True, result.new_key
+        if not check_mode:
+            entry["failed"] = True
+            entry["msg"] = "the rotation reported a new key without its secret"
+            return False, None
+        return True, None
+    entry["target_key_id"] = result.target_key_id
+    stored = result.stored_key
+    if stored is not None and stored.access_key_id == entry["target_key_id"]:
+        # the Secrets Manager store recorded this key (an earlier job, maybe on another controller)
+        entry["source"] = "store"
+        return True, stored
+    return True, None
+
+
+def choose_source(entry, mine, escrowed, check_mode=False):
+    """The holders to write (reachable ones not holding the target) and, when the rotation gave no secret,
+    where it comes from: ``escrow`` (the target is escrowed) or ``holder`` (a reachable holder holds it:
+    returned, its id in ``source_holder``). No source: the user fails (outside check mode). Returns the
+    source holder or None."""
+    target = entry["target_key_id"]
+    reachable = [h for h in mine if h["reachable"]]
+    entry["write"] = [h["id"] for h in reachable if target is None or h["held_key_id"] != target]
+    if not entry["write"] or entry["source"] is not None or target is None:
+        return None
+    if target in escrowed:
+        entry["source"] = "escrow"
+        return None
+    source = _source_holder(reachable, target)
+    if source:
+        entry["source"] = "holder"
+        entry["source_holder"] = source["id"]
+        return source
+    if not check_mode:
+        entry["failed"] = True
+        entry["msg"] = "no secret available for key %s (not escrowed, no reachable holder has it)" % target
+        entry["write"] = []
+    return None
+
+
+def _source_read(source, target, holder_reads, source_reads):
+    """Add the read of ``source`` (the holder a converge secret comes from) to the reads of its type."""
+    kind = source.get("type", "credentials_file")
+    if kind == "credentials_file":
+        holder_reads.setdefault(source["host"], []).append(
+            {"id": source["id"], "path": source["path"], "profile": source["profile"], "target_key_id": target}
+        )
+    else:
+        source_reads[kind].append(dict(source, access_key_id=None, secret_access_key=None))
+
+
 def targets(inputs, rotation, check_mode=False):
     """Step 3. Per user: the target key and the source of its secret; the new secrets to escrow.
 
@@ -646,7 +826,7 @@ def targets(inputs, rotation, check_mode=False):
         {users: [...], escrow_store: [...], escrow_read: [ids], holder_reads: {host: [...]},
          new_secrets: {key id: secret}}
     """
-    results = _group_results(rotation)
+    results = RotationResults.from_registered(rotation)
     escrowed = set(inputs.get("escrowed_key_ids") or [])
     index = _holders_by_user(inputs["holders"])
     users = []
@@ -662,92 +842,24 @@ def targets(inputs, rotation, check_mode=False):
         names = [u["name"] for u in group["users"]] + list(group.get("skipped_users") or [])
         for name in names:
             mine = index.get((gid, name), [])
-            entry = {
-                "key": user_key(gid, name),
-                "aws_id": gid,
-                "label": group["label"],
-                "name": name,
-                "decision": None,
-                "target_key_id": None,
-                "previous_key_ids": [],
-                "source": None,
-                "failed": False,
-                "msg": None,
-                "holders": [h["id"] for h in mine],
-                "write": [],
-                "pending": [h["id"] for h in mine if not h["reachable"]],
-                "held": {h["id"]: h["held_key_id"] for h in mine},
-            }
+            entry = user_entry(gid, group["label"], name, mine)
             users.append(entry)
             if name in skipped_users:
                 entry["msg"] = "no holder of this user could be read: nothing done"
                 continue
-            result, group_error = _result_for(results, gid, name)
-            if result is None:
-                entry["failed"] = True
-                entry["msg"] = group_error or ("no rotation result for this user" if not check_mode else None)
-                if check_mode and not group_error:
-                    entry["failed"] = False
+            proceed, key = apply_rotation(entry, *results.for_user(gid, name), mine, check_mode=check_mode)
+            if not proceed:
                 continue
-            entry["decision"] = result.get("decision")
-            entry["previous_key_ids"] = list(result.get("previous_key_ids") or [])
-            entry["msg"] = result.get("msg")
-            if result.get("busy") or result.get("waiting"):
-                # another run's live claim (nothing created, written or retired), or a new key due that this
-                # phase may not create (distribute): the holders stay as they are, the old key Active
-                entry["decision"] = None
-                entry["busy" if result.get("busy") else "waiting"] = True
-                entry["pending"] = [h["id"] for h in mine]
-                continue
-            if isinstance(result.get("access_keys"), dict):
-                entry["access_keys"] = result["access_keys"]  # carried to the retire step: no second read of the user
-            if result.get("failed"):
-                entry["failed"] = True
-                continue
-            new_key = result.get("new_key") or None
-            if entry["decision"] == "create":
-                if new_key and new_key.get("access_key_id") and new_key.get("secret_access_key"):
-                    entry["target_key_id"] = new_key["access_key_id"]
-                    entry["source"] = "new"
-                    new_secrets[new_key["access_key_id"]] = new_key["secret_access_key"]
-                    escrow_store.append({"access_key_id": new_key["access_key_id"], "secret_access_key": new_key["secret_access_key"], "iam_user": name})
-                elif not check_mode:
-                    entry["failed"] = True
-                    entry["msg"] = "the rotation reported a new key without its secret"
-                    continue
-            else:
-                entry["target_key_id"] = result.get("target_key_id")
-                stored = result.get("stored_key") or None
-                if (isinstance(stored, dict) and stored.get("access_key_id") == entry["target_key_id"]
-                        and stored.get("secret_access_key")):
-                    # the Secrets Manager store recorded this key (an earlier job, maybe on another controller)
-                    entry["source"] = "store"
-                    new_secrets[stored["access_key_id"]] = stored["secret_access_key"]
-            target = entry["target_key_id"]
-            reachable = [h for h in mine if h["reachable"]]
-            entry["write"] = [h["id"] for h in reachable if target is None or h["held_key_id"] != target]
-            if entry["write"] and entry["source"] is None and target is not None:
-                if target in escrowed:
-                    entry["source"] = "escrow"
-                    if target not in escrow_read_seen:
-                        escrow_read_seen.add(target)
-                        escrow_read.append(target)
-                else:
-                    source = _source_holder(reachable, target)
-                    if source:
-                        entry["source"] = "holder"
-                        entry["source_holder"] = source["id"]
-                        kind = source.get("type", "credentials_file")
-                        if kind == "credentials_file":
-                            holder_reads.setdefault(source["host"], []).append(
-                                {"id": source["id"], "path": source["path"], "profile": source["profile"], "target_key_id": target}
-                            )
-                        else:
-                            source_reads[kind].append(dict(source, access_key_id=None, secret_access_key=None))
-                    elif not check_mode:
-                        entry["failed"] = True
-                        entry["msg"] = "no secret available for key %s (not escrowed, no reachable holder has it)" % target
-                        entry["write"] = []
+            if key is not None:
+                new_secrets[key.access_key_id] = key.secret_access_key
+                if entry["source"] == "new":
+                    escrow_store.append({"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key, "iam_user": name})
+            source = choose_source(entry, mine, escrowed, check_mode=check_mode)
+            if entry["source"] == "escrow" and entry["target_key_id"] not in escrow_read_seen:
+                escrow_read_seen.add(entry["target_key_id"])
+                escrow_read.append(entry["target_key_id"])
+            if source is not None:
+                _source_read(source, entry["target_key_id"], holder_reads, source_reads)
     return {
         "users": users,
         "escrow_store": escrow_store,
