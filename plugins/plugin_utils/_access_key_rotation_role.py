@@ -35,7 +35,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._booleans import parse_bool
@@ -488,8 +488,22 @@ def group_by_file(entries):
     return files
 
 
+class HolderRead(NamedTuple):
+    """What one holder was read (or written and read back) holding: ``read`` False when it could not be
+    (``error`` says why); ``key_id`` None when it holds no usable key. No secret."""
+
+    read: bool
+    key_id: Optional[str]
+    error: Optional[str]
+
+
 def read_profiles(host_results):
-    """``{holder id: {"read": bool, "key_id": str|None, "error": str|None}}`` from registered looped
+    """``{holder id: {"read": bool, "key_id": str|None, "error": str|None}}``: holder_reads as dicts."""
+    return {hid: state._asdict() for hid, state in holder_reads(host_results).items()}
+
+
+def holder_reads(host_results):
+    """``{holder id: HolderRead}`` from registered looped
     tasks with one item per file (see group_by_file) on every host (``{host: registered}``): the reads
     of credentials_profile_info (``profiles[].name``/``aws_access_key_id``) or the writes of
     credentials_profile with ``profiles`` (``profiles[].profile``/``access_key_id``, read back from the
@@ -530,9 +544,9 @@ def read_profiles(host_results):
             for holder in item["holders"]:
                 key = holder.get("key", holder.get("profile"))
                 if failed or key in unread:
-                    state[holder["id"]] = {"read": False, "key_id": None, "error": str(result.get("msg") or "not read")}
+                    state[holder["id"]] = HolderRead(False, None, str(result.get("msg") or "not read"))
                 else:
-                    state[holder["id"]] = {"read": True, "key_id": held.get(key), "error": None}
+                    state[holder["id"]] = HolderRead(True, held.get(key), None)
     return state
 
 
@@ -567,15 +581,15 @@ def rotation_input(plan, host_results, escrowed_key_ids, batch_size=None):
     A user none of whose holders could be read is left out (all its holders are pending).
     The escrowed key ids are given once per batch (``escrowed_key_ids``), not once per user.
     """
-    held = read_profiles(host_results)
+    held = holder_reads(host_results)
     escrowed = sorted(set(escrowed_key_ids or []))
     if batch_size is None:
         batch_size = (plan.get("settings") or {}).get("batch_size")
     holders = []
     for holder in plan["holders"]:
         state = held.get(holder["id"]) if holder["reachable"] else None
-        holders.append(dict(holder, read=bool(state and state["read"]), held_key_id=state["key_id"] if state else None,
-                            reachable=holder["reachable"] and bool(state and state["read"])))
+        holders.append(dict(holder, read=bool(state and state.read), held_key_id=state.key_id if state else None,
+                            reachable=holder["reachable"] and bool(state and state.read)))
     index = _holders_by_user(holders)
     groups = []
     for group in plan["aws_groups"]:
@@ -900,7 +914,7 @@ def _env_source_reads(entries):
 
 
 def source_secrets(holder_read_results, store_reads=None):
-    """``[(key id, secret)]`` read from the holders that hold a converge target: the registered reads of
+    """``[KeySecret]`` read from the holders that hold a converge target: the registered reads of
     credentials_profile_info (``return_secrets``, one item per holder), of slurp over env files (one item per
     file) in ``holder_read_results`` (``{host or host/var: registered}``), and of secretsmanager_credentials /
     ssm_parameter_credentials with ``return_secrets`` (``store_reads``: ``{sm, ssm}``, registered loops)."""
@@ -911,12 +925,12 @@ def source_secrets(holder_read_results, store_reads=None):
             if result.get("failed") or result.get("skipped"):
                 continue
             if "content" in result:
-                pairs.extend((key_id, secret) for _var, key_id, secret in env_pairs(result))
+                pairs.extend(KeySecret(key_id, secret) for _var, key_id, secret in env_pairs(result))
                 continue
             for profile in result.get("profiles") or []:
                 if (isinstance(profile, dict) and profile.get("name") == item.get("profile")
                         and profile.get("aws_access_key_id") == item.get("target_key_id") and profile.get("secret_access_key")):
-                    pairs.append((item["target_key_id"], profile["secret_access_key"]))
+                    pairs.append(KeySecret(item["target_key_id"], profile["secret_access_key"]))
     for registered in (store_reads or {}).values():
         for result in _loop_results(registered):
             if result.get("skipped"):
@@ -924,7 +938,7 @@ def source_secrets(holder_read_results, store_reads=None):
             for holder in result.get("holders") or []:  # a failed call still returns the holders it read
                 if (isinstance(holder, dict) and not holder.get("failed") and holder.get("access_key_id")
                         and holder.get("secret_access_key")):
-                    pairs.append((holder["access_key_id"], holder["secret_access_key"]))
+                    pairs.append(KeySecret(holder["access_key_id"], holder["secret_access_key"]))
     return pairs
 
 
@@ -965,9 +979,9 @@ def distribute(inputs, planned, escrow_query, holder_read_results, store_reads=N
             if isinstance(key, dict) and key.get("access_key_id") and key.get("secret_access_key"):
                 secrets.setdefault(key["access_key_id"], key["secret_access_key"])
     wanted = set(entry.get("target_key_id") for entry in planned["users"] if entry.get("source") == "holder")
-    for key_id, secret in source_secrets(holder_read_results, store_reads):
-        if key_id in wanted:
-            secrets.setdefault(key_id, secret)
+    for key in source_secrets(holder_read_results, store_reads):
+        if key.access_key_id in wanted:
+            secrets.setdefault(key.access_key_id, key.secret_access_key)
     holders = {h["id"]: h for h in inputs["holders"]}
     groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
     writes = {}
@@ -1029,7 +1043,7 @@ def reloads(inputs, planned_users, verify, confirm_results, check_mode=False):
     whose new key did not verify."""
     if check_mode:
         return {}
-    confirmed = read_profiles(confirm_results)
+    confirmed = holder_reads(confirm_results)
     checks = verified_keys(verify)
     holders = {h["id"]: h for h in inputs["holders"]}
     out = {}
@@ -1037,7 +1051,7 @@ def reloads(inputs, planned_users, verify, confirm_results, check_mode=False):
         target = entry.get("target_key_id")
         if entry.get("failed") or not target or entry.get("decision") is None:
             continue
-        if entry.get("source") is not None and not checks.get((entry["aws_id"], target), (False, None))[0]:
+        if entry.get("source") is not None and not checks.get((entry["aws_id"], target), KeyCheck(False, None)).valid:
             continue
         others = [k for k in entry.get("previous_key_ids") or [] if k != target]
         pending = set(entry.get("pending") or [])
@@ -1048,7 +1062,7 @@ def reloads(inputs, planned_users, verify, confirm_results, check_mode=False):
                 continue
             if hid in write:
                 state = confirmed.get(hid)
-                due = bool(state and state["read"] and state["key_id"] == target)
+                due = bool(state and state.read and state.key_id == target)
             else:
                 due = entry.get("held", {}).get(hid) == target and bool(others)
             if due:
@@ -1073,8 +1087,15 @@ def reload_failures(reload_results):
 
 
 # --------------------------------------------------------------------------- step 5
+class KeyCheck(NamedTuple):
+    """The verification of one key (STS): ``valid`` and, when not, why. No secret."""
+
+    valid: bool
+    reason: Optional[str]
+
+
 def verified_keys(verify):
-    """``{(aws_id, key id): (valid, reason)}`` from the registered looped access_key_verify task."""
+    """``{(aws_id, key id): KeyCheck(valid, reason)}`` from the registered looped access_key_verify task."""
     out = {}
     for result in _loop_results(verify):
         gid = (result.get("item") or {}).get("aws_id")
@@ -1082,10 +1103,10 @@ def verified_keys(verify):
             continue
         for key in result.get("results") or []:
             if isinstance(key, dict) and key.get("access_key_id"):
-                out[(gid, key["access_key_id"])] = (bool(key.get("valid")), key.get("reason") or key.get("message"))
+                out[(gid, key["access_key_id"])] = KeyCheck(bool(key.get("valid")), key.get("reason") or key.get("message"))
         if result.get("failed") and not result.get("results"):
             for key in (result.get("item") or {}).get("key_pairs") or []:
-                out[(gid, key.get("access_key_id"))] = (False, str(result.get("msg") or "verification failed"))
+                out[(gid, key.get("access_key_id"))] = KeyCheck(False, str(result.get("msg") or "verification failed"))
     return out
 
 
@@ -1097,7 +1118,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
     task, in batches of ``batch_size`` users; each user carries the keys the rotate step saw (``keys``)
     so IAM is not read again.
     """
-    confirmed = read_profiles(confirm_results)
+    confirmed = holder_reads(confirm_results)
     checks = verified_keys(verify)
     failed_reloads = reload_failures(reload_results)
     hosts_of = {h["id"]: h["host"] for h in inputs["holders"]}
@@ -1123,7 +1144,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
             entry["updated"] = list(entry["write"])
             continue
         if entry.get("source") is not None:
-            valid, reason = checks.get((entry["aws_id"], target), (check_mode, "not verified"))
+            valid, reason = checks.get((entry["aws_id"], target), KeyCheck(check_mode, "not verified"))
             entry["verified"] = valid
             if not valid and not check_mode:
                 entry["failed"] = True
@@ -1142,7 +1163,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
             if hid in write:
                 # written this run: the file read back after the write must hold the target
                 state = confirmed.get(hid)
-                if check_mode or (state and state["read"] and state["key_id"] == target):
+                if check_mode or (state and state.read and state.key_id == target):
                     entry["updated"].append(hid)
                 else:
                     entry["pending"].append(hid)
@@ -1203,8 +1224,27 @@ def prepared(planned_users):
     return {"retire_groups": [], "escrow_remove": [], "users": users, "acknowledge": []}
 
 
+@dataclass(frozen=True)
+class StoreEntry:
+    """One user's entry in the durable store (the retire phase's query): whether the store has a rotation of
+    it, the key it recorded, its claim, and per holder hash the key id the holder acknowledged. No secret."""
+
+    in_store: bool = False
+    recorded_key_id: Optional[str] = None
+    claimed_by: Optional[str] = None
+    claimed_at: Optional[str] = None
+    acknowledgements: Dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_registered(cls, user):
+        acked = user.get("acknowledgements")
+        return cls(in_store=bool(user.get("in_store")), recorded_key_id=user.get("recorded_key_id") or None,
+                   claimed_by=user.get("claimed_by"), claimed_at=user.get("claimed_at"),
+                   acknowledgements=dict(acked) if isinstance(acked, dict) else {})
+
+
 def _query_results(registered):
-    """``{(aws_id, user): query entry}`` from the looped access_key_rotation_state query task."""
+    """``({(aws_id, user): StoreEntry}, {(aws_id, user): error})`` from the looped access_key_rotation_state query task."""
     out = {}
     errors = {}
     for result in _loop_results(registered):
@@ -1217,7 +1257,7 @@ def _query_results(registered):
                 if user.get("failed"):
                     errors[(gid, user["iam_user"])] = str(user.get("msg") or "the store could not be read")
                 else:
-                    out[(gid, user["iam_user"])] = user
+                    out[(gid, user["iam_user"])] = StoreEntry.from_registered(user)
         if result.get("failed") and not result.get("users"):
             for name in item.get("users") or []:
                 errors[(gid, name)] = str(result.get("msg") or "the store could not be read")
@@ -1250,16 +1290,16 @@ def from_store(inputs, query, backend="local", batch_size=None):
             if (gid, name) in errors:
                 entry.update(failed=True, decision=None, pending=list(mine), msg=errors[(gid, name)])
                 continue
-            state = found.get((gid, name)) or {}
-            acked = state.get("acknowledgements") or {}
-            recorded = state.get("recorded_key_id")
-            if backend == "secretsmanager" and not state.get("in_store"):
+            state = found.get((gid, name)) or StoreEntry()
+            acked = state.acknowledgements
+            recorded = state.recorded_key_id
+            if backend == "secretsmanager" and not state.in_store:
                 entry["msg"] = "no rotation of this user in the store: nothing to retire"
                 continue
             if backend == "secretsmanager" and not recorded:
                 entry.update(decision=None, pending=list(mine),
                              msg="the store's claim (%s at %s) has no key yet: the prepare phase has not finished" % (
-                                 state.get("claimed_by"), state.get("claimed_at")))
+                                 state.claimed_by, state.claimed_at))
                 continue
             by_holder = {hid: acked.get(durable.holder_hash(hid)) for hid in mine}
             if recorded:

@@ -743,3 +743,49 @@ def test_choose_source_nothing_to_write_or_secret_known():
     assert entry["write"] == ["a"] and entry["source"] == "new"
     entry = _converging(mine, target=None)
     assert role.choose_source(entry, mine, set()) is None and entry["write"] == ["a"]
+
+
+def test_holder_reads_are_records_and_read_profiles_their_dicts():
+    registered = {"h1": {"results": [
+        read_result("/c", [("h1:/c[a]", "a"), ("h1:/c[b]", "b")], {"a": OLD}),
+        {"item": {"path": "/d", "profiles": ["p"], "holders": [{"id": "h1:/d[p]", "profile": "p"}]}, "failed": True, "msg": "denied"},
+    ]}}
+    states = role.holder_reads(registered)
+    assert states["h1:/c[a]"] == role.HolderRead(True, OLD, None)
+    assert states["h1:/c[a]"].key_id == OLD
+    assert states["h1:/c[b]"] == role.HolderRead(True, None, None)
+    assert states["h1:/d[p]"] == role.HolderRead(False, None, "denied")
+    assert role.read_profiles(registered)["h1:/c[a]"] == {"read": True, "key_id": OLD, "error": None}
+
+
+def test_verified_keys_are_key_checks():
+    verify = {"results": [
+        {"item": {"aws_id": "g"}, "results": [{"access_key_id": NEW, "valid": True}, {"access_key_id": OLD, "valid": False, "reason": "r"}]},
+        {"item": {"aws_id": "g2", "key_pairs": [{"access_key_id": OTHER}]}, "failed": True, "msg": "sts down"},
+    ]}
+    checks = role.verified_keys(verify)
+    assert checks[("g", NEW)] == role.KeyCheck(True, None) and checks[("g", NEW)].valid
+    assert checks[("g", OLD)] == (False, "r")  # still a (valid, reason) pair
+    assert checks[("g2", OTHER)].reason == "sts down"
+
+
+def test_store_entries_from_the_query():
+    query = {"results": [
+        {"item": {"aws_id": "g", "users": ["a", "b"]}, "users": [
+            {"iam_user": "a", "in_store": True, "recorded_key_id": NEW, "acknowledgements": {"x": NEW}, "claimed_by": "c"},
+            {"iam_user": "b", "failed": True, "msg": "denied"}]},
+        {"item": {"aws_id": "g2", "users": ["c"]}, "failed": True, "msg": "no store"},
+    ]}
+    found, errors = role._query_results(query)
+    assert found[("g", "a")] == role.StoreEntry(in_store=True, recorded_key_id=NEW, claimed_by="c", acknowledgements={"x": NEW})
+    assert errors == {("g", "b"): "denied", ("g2", "c"): "no store"}
+    assert role.StoreEntry.from_registered({"acknowledgements": "junk", "recorded_key_id": ""}) == role.StoreEntry()
+
+
+def test_source_secrets_are_masked_key_secrets():
+    reads = {"h1": {"results": [{"item": {"profile": "p", "target_key_id": NEW},
+                                 "profiles": [{"name": "p", "aws_access_key_id": NEW, "secret_access_key": SECRET}]}]}}
+    stores = {"sm": {"results": [{"holders": [{"access_key_id": OTHER, "secret_access_key": SECRET}, {"access_key_id": OLD, "failed": True}]}]}}
+    keys = role.source_secrets(reads, stores)
+    assert keys == [role.KeySecret(NEW, SECRET), role.KeySecret(OTHER, SECRET)]
+    assert SECRET not in repr(keys)
