@@ -34,6 +34,8 @@ import base64
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
+from typing import Dict, NamedTuple, Optional, Tuple
 
 from ansible_collections.keyops.aws.plugins.module_utils import _durable_state as durable
 from ansible_collections.keyops.aws.plugins.module_utils._booleans import parse_bool
@@ -486,8 +488,22 @@ def group_by_file(entries):
     return files
 
 
+class HolderRead(NamedTuple):
+    """What one holder was read (or written and read back) holding: ``read`` False when it could not be
+    (``error`` says why); ``key_id`` None when it holds no usable key. No secret."""
+
+    read: bool
+    key_id: Optional[str]
+    error: Optional[str]
+
+
 def read_profiles(host_results):
-    """``{holder id: {"read": bool, "key_id": str|None, "error": str|None}}`` from registered looped
+    """``{holder id: {"read": bool, "key_id": str|None, "error": str|None}}``: holder_reads as dicts."""
+    return {hid: state._asdict() for hid, state in holder_reads(host_results).items()}
+
+
+def holder_reads(host_results):
+    """``{holder id: HolderRead}`` from registered looped
     tasks with one item per file (see group_by_file) on every host (``{host: registered}``): the reads
     of credentials_profile_info (``profiles[].name``/``aws_access_key_id``) or the writes of
     credentials_profile with ``profiles`` (``profiles[].profile``/``access_key_id``, read back from the
@@ -528,9 +544,9 @@ def read_profiles(host_results):
             for holder in item["holders"]:
                 key = holder.get("key", holder.get("profile"))
                 if failed or key in unread:
-                    state[holder["id"]] = {"read": False, "key_id": None, "error": str(result.get("msg") or "not read")}
+                    state[holder["id"]] = HolderRead(False, None, str(result.get("msg") or "not read"))
                 else:
-                    state[holder["id"]] = {"read": True, "key_id": held.get(key), "error": None}
+                    state[holder["id"]] = HolderRead(True, held.get(key), None)
     return state
 
 
@@ -565,15 +581,15 @@ def rotation_input(plan, host_results, escrowed_key_ids, batch_size=None):
     A user none of whose holders could be read is left out (all its holders are pending).
     The escrowed key ids are given once per batch (``escrowed_key_ids``), not once per user.
     """
-    held = read_profiles(host_results)
+    held = holder_reads(host_results)
     escrowed = sorted(set(escrowed_key_ids or []))
     if batch_size is None:
         batch_size = (plan.get("settings") or {}).get("batch_size")
     holders = []
     for holder in plan["holders"]:
         state = held.get(holder["id"]) if holder["reachable"] else None
-        holders.append(dict(holder, read=bool(state and state["read"]), held_key_id=state["key_id"] if state else None,
-                            reachable=holder["reachable"] and bool(state and state["read"])))
+        holders.append(dict(holder, read=bool(state and state.read), held_key_id=state.key_id if state else None,
+                            reachable=holder["reachable"] and bool(state and state.read)))
     index = _holders_by_user(holders)
     groups = []
     for group in plan["aws_groups"]:
@@ -638,6 +654,184 @@ def _result_for(results, gid, name):
     return users.get((gid, name)), errors.get((gid, name)) or errors.get((gid, None))
 
 
+# --------------------------------------------------------------------------- records (the registered results, typed once)
+@dataclass(frozen=True)
+class KeySecret:
+    """An access key id with its secret. Its repr never shows the secret."""
+
+    access_key_id: Optional[str]
+    secret_access_key: str
+
+    def __repr__(self):
+        return "KeySecret(access_key_id=%r, secret_access_key=<hidden>)" % (self.access_key_id,)
+
+    __str__ = __repr__
+
+    @classmethod
+    def of(cls, value):
+        """The key of a registered ``{access_key_id, secret_access_key}`` dict; None without a secret."""
+        if isinstance(value, dict) and value.get("secret_access_key"):
+            return cls(value.get("access_key_id"), value["secret_access_key"])
+        return None
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """One user's result of iam_access_key_rotation, as the targets step reads it. ``new_key`` is set only
+    when the rotation returned both the new id and its secret; ``stored_key`` is the key the Secrets
+    Manager store recorded (with its secret). The repr masks both secrets (see KeySecret)."""
+
+    decision: Optional[str] = None
+    previous_key_ids: Tuple[str, ...] = ()
+    msg: Optional[str] = None
+    busy: bool = False
+    waiting: bool = False
+    failed: bool = False
+    access_keys: Optional[dict] = None
+    target_key_id: Optional[str] = None
+    new_key: Optional[KeySecret] = None
+    stored_key: Optional[KeySecret] = None
+
+    @classmethod
+    def from_registered(cls, user):
+        new_key = user.get("new_key") or None
+        if not (isinstance(new_key, dict) and new_key.get("access_key_id") and new_key.get("secret_access_key")):
+            new_key = None
+        return cls(
+            decision=user.get("decision"),
+            previous_key_ids=tuple(user.get("previous_key_ids") or []),
+            msg=user.get("msg"),
+            busy=bool(user.get("busy")),
+            waiting=bool(user.get("waiting")),
+            failed=bool(user.get("failed")),
+            access_keys=user["access_keys"] if isinstance(user.get("access_keys"), dict) else None,
+            target_key_id=user.get("target_key_id"),
+            new_key=KeySecret.of(new_key),
+            stored_key=KeySecret.of(user.get("stored_key") or None),
+        )
+
+
+@dataclass(frozen=True)
+class RotationResults:
+    """The registered looped rotation task, converted once: per ``(aws_id, user)`` a RotationResult, and the
+    errors of batches that failed as a whole (keyed ``(aws_id, user)`` or ``(aws_id, None)``)."""
+
+    users: Dict[Tuple[str, str], RotationResult] = field(default_factory=dict)
+    errors: Dict[Tuple[str, Optional[str]], str] = field(default_factory=dict)
+
+    @classmethod
+    def from_registered(cls, rotation):
+        users, errors = _group_results(rotation)
+        return cls({key: RotationResult.from_registered(user) for key, user in users.items()}, errors)
+
+    def for_user(self, gid, name):
+        """``(RotationResult or None, the error of its batch or None)``."""
+        return self.users.get((gid, name)), self.errors.get((gid, name)) or self.errors.get((gid, None))
+
+
+# --------------------------------------------------------------------------- step 3
+def user_entry(gid, label, name, mine):
+    """The per-user entry the steps pass on, before any decision: its holders (``mine``, in holder order),
+    the unreachable ones pending, what each holds."""
+    return {
+        "key": user_key(gid, name),
+        "aws_id": gid,
+        "label": label,
+        "name": name,
+        "decision": None,
+        "target_key_id": None,
+        "previous_key_ids": [],
+        "source": None,
+        "failed": False,
+        "msg": None,
+        "holders": [h["id"] for h in mine],
+        "write": [],
+        "pending": [h["id"] for h in mine if not h["reachable"]],
+        "held": {h["id"]: h["held_key_id"] for h in mine},
+    }
+
+
+def apply_rotation(entry, result, group_error, mine, check_mode=False):
+    """The decision from the user's RotationResult (None: no result; ``group_error``: its batch's error) into
+    ``entry``. Returns ``(proceed, key)``: ``proceed`` False when the user goes no further this run (no result,
+    busy, waiting, failed); ``key`` the KeySecret the user's holders get when the rotation gave it (``entry
+    ["source"]`` says which: ``new`` or ``store``), else None."""
+    if result is None:
+        entry["failed"] = True
+        entry["msg"] = group_error or ("no rotation result for this user" if not check_mode else None)
+        if check_mode and not group_error:
+            entry["failed"] = False
+        return False, None
+    entry["decision"] = result.decision
+    entry["previous_key_ids"] = list(result.previous_key_ids)
+    entry["msg"] = result.msg
+    if result.busy or result.waiting:
+        # another run's live claim (nothing created, written or retired), or a new key due that this
+        # phase may not create (distribute): the holders stay as they are, the old key Active
+        entry["decision"] = None
+        entry["busy" if result.busy else "waiting"] = True
+        entry["pending"] = [h["id"] for h in mine]
+        return False, None
+    if result.access_keys is not None:
+        entry["access_keys"] = result.access_keys  # carried to the retire step: no second read of the user
+    if result.failed:
+        entry["failed"] = True
+        return False, None
+    if entry["decision"] == "create":
+        if result.new_key is not None:
+            entry["target_key_id"] = result.new_key.access_key_id
+            entry["source"] = "new"
+            return True, result.new_key
+        if not check_mode:
+            entry["failed"] = True
+            entry["msg"] = "the rotation reported a new key without its secret"
+            return False, None
+        return True, None
+    entry["target_key_id"] = result.target_key_id
+    stored = result.stored_key
+    if stored is not None and stored.access_key_id == entry["target_key_id"]:
+        # the Secrets Manager store recorded this key (an earlier job, maybe on another controller)
+        entry["source"] = "store"
+        return True, stored
+    return True, None
+
+
+def choose_source(entry, mine, escrowed, check_mode=False):
+    """The holders to write (reachable ones not holding the target) and, when the rotation gave no secret,
+    where it comes from: ``escrow`` (the target is escrowed) or ``holder`` (a reachable holder holds it:
+    returned, its id in ``source_holder``). No source: the user fails (outside check mode). Returns the
+    source holder or None."""
+    target = entry["target_key_id"]
+    reachable = [h for h in mine if h["reachable"]]
+    entry["write"] = [h["id"] for h in reachable if target is None or h["held_key_id"] != target]
+    if not entry["write"] or entry["source"] is not None or target is None:
+        return None
+    if target in escrowed:
+        entry["source"] = "escrow"
+        return None
+    source = _source_holder(reachable, target)
+    if source:
+        entry["source"] = "holder"
+        entry["source_holder"] = source["id"]
+        return source
+    if not check_mode:
+        entry["failed"] = True
+        entry["msg"] = "no secret available for key %s (not escrowed, no reachable holder has it)" % target
+        entry["write"] = []
+    return None
+
+
+def _source_read(source, target, holder_reads, source_reads):
+    """Add the read of ``source`` (the holder a converge secret comes from) to the reads of its type."""
+    kind = source.get("type", "credentials_file")
+    if kind == "credentials_file":
+        holder_reads.setdefault(source["host"], []).append(
+            {"id": source["id"], "path": source["path"], "profile": source["profile"], "target_key_id": target}
+        )
+    else:
+        source_reads[kind].append(dict(source, access_key_id=None, secret_access_key=None))
+
+
 def targets(inputs, rotation, check_mode=False):
     """Step 3. Per user: the target key and the source of its secret; the new secrets to escrow.
 
@@ -646,7 +840,7 @@ def targets(inputs, rotation, check_mode=False):
         {users: [...], escrow_store: [...], escrow_read: [ids], holder_reads: {host: [...]},
          new_secrets: {key id: secret}}
     """
-    results = _group_results(rotation)
+    results = RotationResults.from_registered(rotation)
     escrowed = set(inputs.get("escrowed_key_ids") or [])
     index = _holders_by_user(inputs["holders"])
     users = []
@@ -662,92 +856,24 @@ def targets(inputs, rotation, check_mode=False):
         names = [u["name"] for u in group["users"]] + list(group.get("skipped_users") or [])
         for name in names:
             mine = index.get((gid, name), [])
-            entry = {
-                "key": user_key(gid, name),
-                "aws_id": gid,
-                "label": group["label"],
-                "name": name,
-                "decision": None,
-                "target_key_id": None,
-                "previous_key_ids": [],
-                "source": None,
-                "failed": False,
-                "msg": None,
-                "holders": [h["id"] for h in mine],
-                "write": [],
-                "pending": [h["id"] for h in mine if not h["reachable"]],
-                "held": {h["id"]: h["held_key_id"] for h in mine},
-            }
+            entry = user_entry(gid, group["label"], name, mine)
             users.append(entry)
             if name in skipped_users:
                 entry["msg"] = "no holder of this user could be read: nothing done"
                 continue
-            result, group_error = _result_for(results, gid, name)
-            if result is None:
-                entry["failed"] = True
-                entry["msg"] = group_error or ("no rotation result for this user" if not check_mode else None)
-                if check_mode and not group_error:
-                    entry["failed"] = False
+            proceed, key = apply_rotation(entry, *results.for_user(gid, name), mine, check_mode=check_mode)
+            if not proceed:
                 continue
-            entry["decision"] = result.get("decision")
-            entry["previous_key_ids"] = list(result.get("previous_key_ids") or [])
-            entry["msg"] = result.get("msg")
-            if result.get("busy") or result.get("waiting"):
-                # another run's live claim (nothing created, written or retired), or a new key due that this
-                # phase may not create (distribute): the holders stay as they are, the old key Active
-                entry["decision"] = None
-                entry["busy" if result.get("busy") else "waiting"] = True
-                entry["pending"] = [h["id"] for h in mine]
-                continue
-            if isinstance(result.get("access_keys"), dict):
-                entry["access_keys"] = result["access_keys"]  # carried to the retire step: no second read of the user
-            if result.get("failed"):
-                entry["failed"] = True
-                continue
-            new_key = result.get("new_key") or None
-            if entry["decision"] == "create":
-                if new_key and new_key.get("access_key_id") and new_key.get("secret_access_key"):
-                    entry["target_key_id"] = new_key["access_key_id"]
-                    entry["source"] = "new"
-                    new_secrets[new_key["access_key_id"]] = new_key["secret_access_key"]
-                    escrow_store.append({"access_key_id": new_key["access_key_id"], "secret_access_key": new_key["secret_access_key"], "iam_user": name})
-                elif not check_mode:
-                    entry["failed"] = True
-                    entry["msg"] = "the rotation reported a new key without its secret"
-                    continue
-            else:
-                entry["target_key_id"] = result.get("target_key_id")
-                stored = result.get("stored_key") or None
-                if (isinstance(stored, dict) and stored.get("access_key_id") == entry["target_key_id"]
-                        and stored.get("secret_access_key")):
-                    # the Secrets Manager store recorded this key (an earlier job, maybe on another controller)
-                    entry["source"] = "store"
-                    new_secrets[stored["access_key_id"]] = stored["secret_access_key"]
-            target = entry["target_key_id"]
-            reachable = [h for h in mine if h["reachable"]]
-            entry["write"] = [h["id"] for h in reachable if target is None or h["held_key_id"] != target]
-            if entry["write"] and entry["source"] is None and target is not None:
-                if target in escrowed:
-                    entry["source"] = "escrow"
-                    if target not in escrow_read_seen:
-                        escrow_read_seen.add(target)
-                        escrow_read.append(target)
-                else:
-                    source = _source_holder(reachable, target)
-                    if source:
-                        entry["source"] = "holder"
-                        entry["source_holder"] = source["id"]
-                        kind = source.get("type", "credentials_file")
-                        if kind == "credentials_file":
-                            holder_reads.setdefault(source["host"], []).append(
-                                {"id": source["id"], "path": source["path"], "profile": source["profile"], "target_key_id": target}
-                            )
-                        else:
-                            source_reads[kind].append(dict(source, access_key_id=None, secret_access_key=None))
-                    elif not check_mode:
-                        entry["failed"] = True
-                        entry["msg"] = "no secret available for key %s (not escrowed, no reachable holder has it)" % target
-                        entry["write"] = []
+            if key is not None:
+                new_secrets[key.access_key_id] = key.secret_access_key
+                if entry["source"] == "new":
+                    escrow_store.append({"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key, "iam_user": name})
+            source = choose_source(entry, mine, escrowed, check_mode=check_mode)
+            if entry["source"] == "escrow" and entry["target_key_id"] not in escrow_read_seen:
+                escrow_read_seen.add(entry["target_key_id"])
+                escrow_read.append(entry["target_key_id"])
+            if source is not None:
+                _source_read(source, entry["target_key_id"], holder_reads, source_reads)
     return {
         "users": users,
         "escrow_store": escrow_store,
@@ -788,7 +914,7 @@ def _env_source_reads(entries):
 
 
 def source_secrets(holder_read_results, store_reads=None):
-    """``[(key id, secret)]`` read from the holders that hold a converge target: the registered reads of
+    """``[KeySecret]`` read from the holders that hold a converge target: the registered reads of
     credentials_profile_info (``return_secrets``, one item per holder), of slurp over env files (one item per
     file) in ``holder_read_results`` (``{host or host/var: registered}``), and of secretsmanager_credentials /
     ssm_parameter_credentials with ``return_secrets`` (``store_reads``: ``{sm, ssm}``, registered loops)."""
@@ -799,12 +925,12 @@ def source_secrets(holder_read_results, store_reads=None):
             if result.get("failed") or result.get("skipped"):
                 continue
             if "content" in result:
-                pairs.extend((key_id, secret) for _var, key_id, secret in env_pairs(result))
+                pairs.extend(KeySecret(key_id, secret) for _var, key_id, secret in env_pairs(result))
                 continue
             for profile in result.get("profiles") or []:
                 if (isinstance(profile, dict) and profile.get("name") == item.get("profile")
                         and profile.get("aws_access_key_id") == item.get("target_key_id") and profile.get("secret_access_key")):
-                    pairs.append((item["target_key_id"], profile["secret_access_key"]))
+                    pairs.append(KeySecret(item["target_key_id"], profile["secret_access_key"]))
     for registered in (store_reads or {}).values():
         for result in _loop_results(registered):
             if result.get("skipped"):
@@ -812,7 +938,7 @@ def source_secrets(holder_read_results, store_reads=None):
             for holder in result.get("holders") or []:  # a failed call still returns the holders it read
                 if (isinstance(holder, dict) and not holder.get("failed") and holder.get("access_key_id")
                         and holder.get("secret_access_key")):
-                    pairs.append((holder["access_key_id"], holder["secret_access_key"]))
+                    pairs.append(KeySecret(holder["access_key_id"], holder["secret_access_key"]))
     return pairs
 
 
@@ -853,9 +979,9 @@ def distribute(inputs, planned, escrow_query, holder_read_results, store_reads=N
             if isinstance(key, dict) and key.get("access_key_id") and key.get("secret_access_key"):
                 secrets.setdefault(key["access_key_id"], key["secret_access_key"])
     wanted = set(entry.get("target_key_id") for entry in planned["users"] if entry.get("source") == "holder")
-    for key_id, secret in source_secrets(holder_read_results, store_reads):
-        if key_id in wanted:
-            secrets.setdefault(key_id, secret)
+    for key in source_secrets(holder_read_results, store_reads):
+        if key.access_key_id in wanted:
+            secrets.setdefault(key.access_key_id, key.secret_access_key)
     holders = {h["id"]: h for h in inputs["holders"]}
     groups = {g["aws_id"]: g for g in inputs["aws_groups"]}
     writes = {}
@@ -917,7 +1043,7 @@ def reloads(inputs, planned_users, verify, confirm_results, check_mode=False):
     whose new key did not verify."""
     if check_mode:
         return {}
-    confirmed = read_profiles(confirm_results)
+    confirmed = holder_reads(confirm_results)
     checks = verified_keys(verify)
     holders = {h["id"]: h for h in inputs["holders"]}
     out = {}
@@ -925,7 +1051,7 @@ def reloads(inputs, planned_users, verify, confirm_results, check_mode=False):
         target = entry.get("target_key_id")
         if entry.get("failed") or not target or entry.get("decision") is None:
             continue
-        if entry.get("source") is not None and not checks.get((entry["aws_id"], target), (False, None))[0]:
+        if entry.get("source") is not None and not checks.get((entry["aws_id"], target), KeyCheck(False, None)).valid:
             continue
         others = [k for k in entry.get("previous_key_ids") or [] if k != target]
         pending = set(entry.get("pending") or [])
@@ -936,7 +1062,7 @@ def reloads(inputs, planned_users, verify, confirm_results, check_mode=False):
                 continue
             if hid in write:
                 state = confirmed.get(hid)
-                due = bool(state and state["read"] and state["key_id"] == target)
+                due = bool(state and state.read and state.key_id == target)
             else:
                 due = entry.get("held", {}).get(hid) == target and bool(others)
             if due:
@@ -961,8 +1087,15 @@ def reload_failures(reload_results):
 
 
 # --------------------------------------------------------------------------- step 5
+class KeyCheck(NamedTuple):
+    """The verification of one key (STS): ``valid`` and, when not, why. No secret."""
+
+    valid: bool
+    reason: Optional[str]
+
+
 def verified_keys(verify):
-    """``{(aws_id, key id): (valid, reason)}`` from the registered looped access_key_verify task."""
+    """``{(aws_id, key id): KeyCheck(valid, reason)}`` from the registered looped access_key_verify task."""
     out = {}
     for result in _loop_results(verify):
         gid = (result.get("item") or {}).get("aws_id")
@@ -970,10 +1103,10 @@ def verified_keys(verify):
             continue
         for key in result.get("results") or []:
             if isinstance(key, dict) and key.get("access_key_id"):
-                out[(gid, key["access_key_id"])] = (bool(key.get("valid")), key.get("reason") or key.get("message"))
+                out[(gid, key["access_key_id"])] = KeyCheck(bool(key.get("valid")), key.get("reason") or key.get("message"))
         if result.get("failed") and not result.get("results"):
             for key in (result.get("item") or {}).get("key_pairs") or []:
-                out[(gid, key.get("access_key_id"))] = (False, str(result.get("msg") or "verification failed"))
+                out[(gid, key.get("access_key_id"))] = KeyCheck(False, str(result.get("msg") or "verification failed"))
     return out
 
 
@@ -985,7 +1118,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
     task, in batches of ``batch_size`` users; each user carries the keys the rotate step saw (``keys``)
     so IAM is not read again.
     """
-    confirmed = read_profiles(confirm_results)
+    confirmed = holder_reads(confirm_results)
     checks = verified_keys(verify)
     failed_reloads = reload_failures(reload_results)
     hosts_of = {h["id"]: h["host"] for h in inputs["holders"]}
@@ -1011,7 +1144,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
             entry["updated"] = list(entry["write"])
             continue
         if entry.get("source") is not None:
-            valid, reason = checks.get((entry["aws_id"], target), (check_mode, "not verified"))
+            valid, reason = checks.get((entry["aws_id"], target), KeyCheck(check_mode, "not verified"))
             entry["verified"] = valid
             if not valid and not check_mode:
                 entry["failed"] = True
@@ -1030,7 +1163,7 @@ def retirement(inputs, planned_users, verify, confirm_results, check_mode=False,
             if hid in write:
                 # written this run: the file read back after the write must hold the target
                 state = confirmed.get(hid)
-                if check_mode or (state and state["read"] and state["key_id"] == target):
+                if check_mode or (state and state.read and state.key_id == target):
                     entry["updated"].append(hid)
                 else:
                     entry["pending"].append(hid)
@@ -1091,8 +1224,27 @@ def prepared(planned_users):
     return {"retire_groups": [], "escrow_remove": [], "users": users, "acknowledge": []}
 
 
+@dataclass(frozen=True)
+class StoreEntry:
+    """One user's entry in the durable store (the retire phase's query): whether the store has a rotation of
+    it, the key it recorded, its claim, and per holder hash the key id the holder acknowledged. No secret."""
+
+    in_store: bool = False
+    recorded_key_id: Optional[str] = None
+    claimed_by: Optional[str] = None
+    claimed_at: Optional[str] = None
+    acknowledgements: Dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_registered(cls, user):
+        acked = user.get("acknowledgements")
+        return cls(in_store=bool(user.get("in_store")), recorded_key_id=user.get("recorded_key_id") or None,
+                   claimed_by=user.get("claimed_by"), claimed_at=user.get("claimed_at"),
+                   acknowledgements=dict(acked) if isinstance(acked, dict) else {})
+
+
 def _query_results(registered):
-    """``{(aws_id, user): query entry}`` from the looped access_key_rotation_state query task."""
+    """``({(aws_id, user): StoreEntry}, {(aws_id, user): error})`` from the looped access_key_rotation_state query task."""
     out = {}
     errors = {}
     for result in _loop_results(registered):
@@ -1105,7 +1257,7 @@ def _query_results(registered):
                 if user.get("failed"):
                     errors[(gid, user["iam_user"])] = str(user.get("msg") or "the store could not be read")
                 else:
-                    out[(gid, user["iam_user"])] = user
+                    out[(gid, user["iam_user"])] = StoreEntry.from_registered(user)
         if result.get("failed") and not result.get("users"):
             for name in item.get("users") or []:
                 errors[(gid, name)] = str(result.get("msg") or "the store could not be read")
@@ -1138,16 +1290,16 @@ def from_store(inputs, query, backend="local", batch_size=None):
             if (gid, name) in errors:
                 entry.update(failed=True, decision=None, pending=list(mine), msg=errors[(gid, name)])
                 continue
-            state = found.get((gid, name)) or {}
-            acked = state.get("acknowledgements") or {}
-            recorded = state.get("recorded_key_id")
-            if backend == "secretsmanager" and not state.get("in_store"):
+            state = found.get((gid, name)) or StoreEntry()
+            acked = state.acknowledgements
+            recorded = state.recorded_key_id
+            if backend == "secretsmanager" and not state.in_store:
                 entry["msg"] = "no rotation of this user in the store: nothing to retire"
                 continue
             if backend == "secretsmanager" and not recorded:
                 entry.update(decision=None, pending=list(mine),
                              msg="the store's claim (%s at %s) has no key yet: the prepare phase has not finished" % (
-                                 state.get("claimed_by"), state.get("claimed_at")))
+                                 state.claimed_by, state.claimed_at))
                 continue
             by_holder = {hid: acked.get(durable.holder_hash(hid)) for hid in mine}
             if recorded:

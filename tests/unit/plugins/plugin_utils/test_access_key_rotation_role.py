@@ -599,3 +599,193 @@ def test_a_store_secret_of_another_key_or_a_failed_read_is_never_used():
         dist = role.distribute(inputs, planned, None, {}, {"sm": {"results": [{"item": reads[0], "holders": [holder]}]}})
         assert dist["writes"] == {} and dist["users"][0]["failed"]
         assert "could not be read" in dist["users"][0]["msg"] and "x" not in dist["users"][0]["msg"].split()
+
+
+# --------------------------------------------------------------------------- records and the steps of targets()
+SECRET = "s3cr3t-value-never-shown"
+
+
+def _holder(hid, reachable=True, held=None, kind="credentials_file", host="h1"):
+    return {"id": hid, "host": host, "type": kind, "path": "/c", "profile": "p", "reachable": reachable, "held_key_id": held}
+
+
+def test_key_secret_repr_and_str_mask_the_secret():
+    key = role.KeySecret(NEW, SECRET)
+    assert SECRET not in repr(key) and SECRET not in str(key)
+    assert NEW in repr(key)
+    assert role.KeySecret.of({"access_key_id": NEW, "secret_access_key": SECRET}) == key
+    assert role.KeySecret.of({"access_key_id": NEW}) is None
+    assert role.KeySecret.of("x") is None
+
+
+def test_rotation_result_from_registered_masks_new_and_stored_secrets():
+    result = role.RotationResult.from_registered({
+        "decision": "create", "previous_key_ids": [OLD], "msg": "m", "access_keys": {"k": 1},
+        "new_key": {"access_key_id": NEW, "secret_access_key": SECRET},
+        "stored_key": {"access_key_id": OTHER, "secret_access_key": SECRET + "2"},
+    })
+    assert result.decision == "create" and result.previous_key_ids == (OLD,) and result.access_keys == {"k": 1}
+    assert result.new_key == role.KeySecret(NEW, SECRET)
+    assert result.stored_key.access_key_id == OTHER
+    assert SECRET not in repr(result) and SECRET not in str(result)
+
+
+def test_rotation_result_new_key_without_id_or_secret_is_none():
+    assert role.RotationResult.from_registered({"new_key": {"access_key_id": NEW}}).new_key is None
+    assert role.RotationResult.from_registered({"new_key": {"secret_access_key": SECRET}}).new_key is None
+    assert role.RotationResult.from_registered({"access_keys": ["not", "a", "dict"]}).access_keys is None
+
+
+def test_rotation_results_for_user_and_batch_errors():
+    registered = {"results": [
+        {"item": {"aws_id": "g1", "users": [{"name": "a"}, {"name": "b"}]}, "users": [{"user_name": "a", "decision": "none"}]},
+        {"item": {"aws_id": "g2", "users": [{"name": "c"}]}, "failed": True, "msg": "boom"},
+        {"item": {"aws_id": "g3"}, "failed": True, "msg": "whole"},
+        {"item": {"aws_id": "g4"}, "skipped": True},
+    ]}
+    results = role.RotationResults.from_registered(registered)
+    got, error = results.for_user("g1", "a")
+    assert got.decision == "none" and error is None
+    assert results.for_user("g1", "b") == (None, None)
+    assert results.for_user("g2", "c") == (None, "boom")
+    assert results.for_user("g3", "anyone") == (None, "whole")
+    assert results.for_user("g4", "x") == (None, None)
+
+
+def test_user_entry_from_holders():
+    mine = [_holder("h1:/c[p]", held=OLD), _holder("h2:/c[p]", reachable=False, held=None, host="h2")]
+    entry = role.user_entry("g1", "label", "app", mine)
+    assert entry == {"key": "g1/app", "aws_id": "g1", "label": "label", "name": "app", "decision": None, "target_key_id": None,
+                     "previous_key_ids": [], "source": None, "failed": False, "msg": None,
+                     "holders": ["h1:/c[p]", "h2:/c[p]"], "write": [], "pending": ["h2:/c[p]"],
+                     "held": {"h1:/c[p]": OLD, "h2:/c[p]": None}}
+
+
+def test_apply_rotation_no_result():
+    mine = [_holder("a")]
+    entry = role.user_entry("g", "l", "u", mine)
+    assert role.apply_rotation(entry, None, "batch failed", mine) == (False, None)
+    assert entry["failed"] and entry["msg"] == "batch failed"
+    entry = role.user_entry("g", "l", "u", mine)
+    assert role.apply_rotation(entry, None, None, mine) == (False, None)
+    assert entry["failed"] and entry["msg"] == "no rotation result for this user"
+    entry = role.user_entry("g", "l", "u", mine)
+    assert role.apply_rotation(entry, None, None, mine, check_mode=True) == (False, None)
+    assert not entry["failed"] and entry["msg"] is None
+
+
+def test_apply_rotation_busy_waiting_failed():
+    mine = [_holder("a"), _holder("b")]
+    for flag in ("busy", "waiting"):
+        entry = role.user_entry("g", "l", "u", mine)
+        result = role.RotationResult(decision="create", **{flag: True})
+        assert role.apply_rotation(entry, result, None, mine) == (False, None)
+        assert entry["decision"] is None and entry[flag] is True and entry["pending"] == ["a", "b"]
+    entry = role.user_entry("g", "l", "u", mine)
+    assert role.apply_rotation(entry, role.RotationResult(decision="create", failed=True, msg="no", access_keys={"x": 1}),
+                               None, mine) == (False, None)
+    assert entry["failed"] and entry["msg"] == "no" and entry["access_keys"] == {"x": 1}
+
+
+def test_apply_rotation_create_new_and_store():
+    mine = [_holder("a", held=OLD)]
+    entry = role.user_entry("g", "l", "u", mine)
+    key = role.KeySecret(NEW, SECRET)
+    assert role.apply_rotation(entry, role.RotationResult(decision="create", previous_key_ids=(OLD,), new_key=key), None, mine) == (True, key)
+    assert entry["source"] == "new" and entry["target_key_id"] == NEW and entry["previous_key_ids"] == [OLD]
+    entry = role.user_entry("g", "l", "u", mine)
+    assert role.apply_rotation(entry, role.RotationResult(decision="create"), None, mine) == (False, None)
+    assert entry["failed"] and entry["msg"] == "the rotation reported a new key without its secret"
+    entry = role.user_entry("g", "l", "u", mine)
+    assert role.apply_rotation(entry, role.RotationResult(decision="create"), None, mine, check_mode=True) == (True, None)
+    assert not entry["failed"] and entry["target_key_id"] is None
+    stored = role.KeySecret(NEW, SECRET)
+    entry = role.user_entry("g", "l", "u", mine)
+    assert role.apply_rotation(entry, role.RotationResult(decision="converge", target_key_id=NEW, stored_key=stored), None, mine) == (True, stored)
+    assert entry["source"] == "store"
+    entry = role.user_entry("g", "l", "u", mine)
+    other = role.KeySecret(OTHER, SECRET)
+    assert role.apply_rotation(entry, role.RotationResult(decision="converge", target_key_id=NEW, stored_key=other), None, mine) == (True, None)
+    assert entry["source"] is None and entry["target_key_id"] == NEW
+
+
+def _converging(mine, target=NEW):
+    entry = role.user_entry("g", "l", "u", mine)
+    entry.update(decision="converge", target_key_id=target)
+    return entry
+
+
+def test_choose_source_escrow_holder_none():
+    mine = [_holder("a", held=OLD), _holder("b", held=NEW, kind="env_file"), _holder("c", held=NEW), _holder("d", reachable=False)]
+    entry = _converging(mine)
+    assert role.choose_source(entry, mine, {NEW}) is None
+    assert entry["source"] == "escrow" and entry["write"] == ["a"]
+    entry = _converging(mine)
+    source = role.choose_source(entry, mine, set())
+    assert source["id"] == "c" and entry["source"] == "holder" and entry["source_holder"] == "c"  # a credentials file first
+    entry = _converging(mine[:1])
+    assert role.choose_source(entry, mine[:1], set()) is None
+    assert entry["failed"] and entry["write"] == [] and "no secret available for key %s" % NEW in entry["msg"]
+    entry = _converging(mine[:1])
+    assert role.choose_source(entry, mine[:1], set(), check_mode=True) is None
+    assert not entry["failed"] and entry["write"] == ["a"]
+
+
+def test_choose_source_nothing_to_write_or_secret_known():
+    mine = [_holder("a", held=NEW)]
+    entry = _converging(mine)
+    assert role.choose_source(entry, mine, set()) is None
+    assert entry["write"] == [] and entry["source"] is None and not entry["failed"]
+    mine = [_holder("a", held=OLD)]
+    entry = _converging(mine)
+    entry["source"] = "new"
+    assert role.choose_source(entry, mine, set()) is None
+    assert entry["write"] == ["a"] and entry["source"] == "new"
+    entry = _converging(mine, target=None)
+    assert role.choose_source(entry, mine, set()) is None and entry["write"] == ["a"]
+
+
+def test_holder_reads_are_records_and_read_profiles_their_dicts():
+    registered = {"h1": {"results": [
+        read_result("/c", [("h1:/c[a]", "a"), ("h1:/c[b]", "b")], {"a": OLD}),
+        {"item": {"path": "/d", "profiles": ["p"], "holders": [{"id": "h1:/d[p]", "profile": "p"}]}, "failed": True, "msg": "denied"},
+    ]}}
+    states = role.holder_reads(registered)
+    assert states["h1:/c[a]"] == role.HolderRead(True, OLD, None)
+    assert states["h1:/c[a]"].key_id == OLD
+    assert states["h1:/c[b]"] == role.HolderRead(True, None, None)
+    assert states["h1:/d[p]"] == role.HolderRead(False, None, "denied")
+    assert role.read_profiles(registered)["h1:/c[a]"] == {"read": True, "key_id": OLD, "error": None}
+
+
+def test_verified_keys_are_key_checks():
+    verify = {"results": [
+        {"item": {"aws_id": "g"}, "results": [{"access_key_id": NEW, "valid": True}, {"access_key_id": OLD, "valid": False, "reason": "r"}]},
+        {"item": {"aws_id": "g2", "key_pairs": [{"access_key_id": OTHER}]}, "failed": True, "msg": "sts down"},
+    ]}
+    checks = role.verified_keys(verify)
+    assert checks[("g", NEW)] == role.KeyCheck(True, None) and checks[("g", NEW)].valid
+    assert checks[("g", OLD)] == (False, "r")  # still a (valid, reason) pair
+    assert checks[("g2", OTHER)].reason == "sts down"
+
+
+def test_store_entries_from_the_query():
+    query = {"results": [
+        {"item": {"aws_id": "g", "users": ["a", "b"]}, "users": [
+            {"iam_user": "a", "in_store": True, "recorded_key_id": NEW, "acknowledgements": {"x": NEW}, "claimed_by": "c"},
+            {"iam_user": "b", "failed": True, "msg": "denied"}]},
+        {"item": {"aws_id": "g2", "users": ["c"]}, "failed": True, "msg": "no store"},
+    ]}
+    found, errors = role._query_results(query)
+    assert found[("g", "a")] == role.StoreEntry(in_store=True, recorded_key_id=NEW, claimed_by="c", acknowledgements={"x": NEW})
+    assert errors == {("g", "b"): "denied", ("g2", "c"): "no store"}
+    assert role.StoreEntry.from_registered({"acknowledgements": "junk", "recorded_key_id": ""}) == role.StoreEntry()
+
+
+def test_source_secrets_are_masked_key_secrets():
+    reads = {"h1": {"results": [{"item": {"profile": "p", "target_key_id": NEW},
+                                 "profiles": [{"name": "p", "aws_access_key_id": NEW, "secret_access_key": SECRET}]}]}}
+    stores = {"sm": {"results": [{"holders": [{"access_key_id": OTHER, "secret_access_key": SECRET}, {"access_key_id": OLD, "failed": True}]}]}}
+    keys = role.source_secrets(reads, stores)
+    assert keys == [role.KeySecret(NEW, SECRET), role.KeySecret(OTHER, SECRET)]
+    assert SECRET not in repr(keys)
