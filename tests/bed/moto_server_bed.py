@@ -10,9 +10,9 @@ variable KEYOPS_BED_SECRETS_LOG (mode 0600), so tests can search their output fo
 bed knows without dumping moto's whole state.
 
 And it finds the owner of an access key through an index instead of moto's scan of every user (three
-scans per STS request: the authenticator, GetCallerIdentity and the last-used record), so a request
-costs the same with 3000 users as with 20, as it does on AWS; the benchmarks then measure the
-client, not moto. The index is only a hint: every hit is checked against the user's keys, a miss
+scans per STS request: the authenticator, GetCallerIdentity and the last-used record; AWS does no
+such scan). Other moto costs still grow with the users it holds (benchmarks/README.md).
+The index is only a hint: every hit is checked against the user's keys, a miss
 or a stale entry falls back to moto's own scan, so the answers are moto's.
 
 Usage: python moto_server_bed.py PORT  (binds 127.0.0.1 only)
