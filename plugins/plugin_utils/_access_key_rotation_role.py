@@ -726,7 +726,7 @@ class RotationResults:
 
     def for_user(self, gid, name):
         """``(RotationResult or None, the error of its batch or None)``."""
-        return self.users.get((gid, name)), self.errors.get((gid, name)) or self.errors.get((gid, None))
+        return _result_for((self.users, self.errors), gid, name)
 
 
 # --------------------------------------------------------------------------- step 3
