@@ -270,6 +270,8 @@ def normalize_users(users, params):
         raise KeyopsIamError("users must list at least one IAM user")
     entries = []
     seen = set()
+    # the batch's escrowed ids, shared by every user: copying them into each user's policy was O(users x ids)
+    pool = frozenset(params.get("escrowed_key_ids") or ())
     for index, item in enumerate(users):
         if isinstance(item, str):
             item = {"name": item}
@@ -294,8 +296,8 @@ def normalize_users(users, params):
             "current_key_id": _key_id(item.get("current_key_id"), index, "current_key_id"),
             "known": _known(item, index),
         }
-        if params.get("escrowed_key_ids"):
-            policy["escrowed_key_ids"] = sorted(set(policy["escrowed_key_ids"] or []) | set(params["escrowed_key_ids"]))
+        if pool:
+            policy["escrow_pool"] = pool  # narrowed to the user's own keys once they are read (rotate_user)
         entries.append((name, policy))
     return entries
 
@@ -533,6 +535,10 @@ def rotate_user(reader, writer, name, policy, now, check_mode, store=None, durab
     except Exception as exc:  # pylint: disable=broad-except
         return dict(result, failed=True, msg="reading the user's keys failed: %s" % error_message(exc))
 
+    pool = policy.get("escrow_pool")
+    if pool:
+        mine = pool.intersection(k["access_key_id"] for k in data["keys"])
+        policy = dict(policy, escrowed_key_ids=sorted(set(policy.get("escrowed_key_ids") or ()) | mine))
     claim = None
     plan_keys = data["keys"]
     orphan_deletes = []

@@ -267,3 +267,57 @@ def test_a_malformed_key_id_names_where_it_came_from():
     single, _many = _access_key_verify._keys_from_params({"access_key_id": "AKIA1", "secret_access_key": "x"})
     check = _access_key_verify._Check(single[0], Policy(required_successes=1), 0.0)
     assert check.precheck() and check.result["message"].startswith("access_key_id: ")
+
+
+def test_one_sts_client_signs_each_call_with_its_own_key(monkeypatch):
+    """sts_factory builds one STS client for the batch; every call, from many threads at once, is
+    signed with the key of its own check (the Credential= of its Authorization header), and the
+    client is built once, not once per key."""
+    import threading
+
+    import botocore.awsrequest
+    import botocore.config
+
+    monkeypatch.setattr(_access_key_verify, "get_aws_connection_info", lambda _module: ("us-east-1", "https://sts.example.invalid", {}))
+    created = []
+    real_client = _access_key_verify.boto3.session.Session.client
+
+    def counting_client(self, *args, **kwargs):
+        created.append(args)
+        client = real_client(self, *args, **kwargs)
+        client.meta.events.register("before-send", answer)
+        return client
+
+    seen = {}
+    lock = threading.Lock()
+
+    def answer(request, **_kwargs):
+        header = request.headers["Authorization"]
+        header = header.decode() if isinstance(header, bytes) else header
+        key_id = header.split("Credential=")[1].split("/")[0]
+        with lock:
+            seen.setdefault(key_id, 0)
+            seen[key_id] += 1
+        body = ("<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/%s</Arn>"
+                "<UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>" % key_id)
+        return botocore.awsrequest.AWSResponse(request.url, 200, {}, _Raw(body.encode()))
+
+    monkeypatch.setattr(_access_key_verify.boto3.session.Session, "client", counting_client)
+    sts_for = _access_key_verify.sts_factory(None, botocore.config.Config(retries={"max_attempts": 1}))
+    keys = [{"access_key_id": "AKIA%016d" % i, "secret_access_key": "s%039d" % i, "name": "u%d" % i} for i in range(64)]
+    outcomes = _access_key_verify.verify_keys(keys, sts_for, lambda _id: MISSING, Policy(required_successes=3, delay=0), concurrency=16)
+    assert len(created) == 1
+    assert all(result["valid"] and result["user_name"] == key["access_key_id"] for key, result, _exc in outcomes)
+    assert seen == {key["access_key_id"]: 3 for key in keys}
+
+
+class _Raw:
+    def __init__(self, data):
+        self._data = data
+
+    def stream(self, **_kwargs):
+        yield self._data
+
+    def read(self, *_args, **_kwargs):
+        data, self._data = self._data, b""
+        return data

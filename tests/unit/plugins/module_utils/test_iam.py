@@ -310,6 +310,26 @@ def test_per_user_options_reach_the_planner():
     assert result["users"][0]["decision"] == "converge" and result["users"][0]["target_key_id"] == "AKIAESC0000000000001"
 
 
+def test_batch_escrowed_key_ids_reach_only_the_user_holding_the_key():
+    """The task-level escrowed_key_ids (the escrow listing, shared by the batch) make the user whose
+    key is escrowed converge on it; the others rotate as usual. Each user sees only its own keys of
+    the list (no per-user copy of the whole list)."""
+    iam = FakeIAM()
+    now = datetime.datetime.now(UTC)
+    iam.add_user("erin", keys=[("AKIAOLD0000000000001", "Active", OLD), ("AKIAESC0000000000001", "Active", now)])
+    iam.add_user("finn", keys=[("AKIAOLD0000000000002", "Active", OLD)])
+    others = ["AKIAZZZ%013d" % i for i in range(2000)]
+    kind, result = run(_iam.run_rotation, FakeModule(iam, users=["erin", "finn"], force=True,
+                                                     escrowed_key_ids=others + ["AKIAESC0000000000001"]))
+    assert kind == "exit"
+    by_name = {u["user_name"]: u for u in result["users"]}
+    assert by_name["erin"]["decision"] == "converge" and by_name["erin"]["target_key_id"] == "AKIAESC0000000000001"
+    assert by_name["finn"]["decision"] == "create" and iam.writes("erin") == []
+    entries = _iam.normalize_users(["erin", "finn"], {"state": "rotated", "max_age_days": 90, "delete_after_days": 7, "force": False,
+                                                      "escrowed_key_ids": others})
+    assert entries[0][1]["escrow_pool"] is entries[1][1]["escrow_pool"]
+
+
 # ---------------------------------------------------------------- info module
 
 
