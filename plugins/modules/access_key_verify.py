@@ -58,6 +58,7 @@ options:
   keys:
     description:
       - Key pairs to verify concurrently; the result is in RV(results), one entry per key.
+      - All of them go through one STS client (one pool of at most O(concurrency) connections), each call signed with its own key.
     type: list
     elements: dict
     suboptions:
