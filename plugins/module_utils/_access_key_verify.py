@@ -257,7 +257,8 @@ def verify_key(key, sts_for, iam_lookup, policy, clock=time.monotonic, sleep=tim
 def verify_keys(keys, sts_for, iam_lookup, policy, concurrency=16, clock=time.monotonic, sleep=time.sleep, wall=time.time):
     """Verify many key pairs together, in rounds: each round makes one STS call for every key that is
     due, concurrently; the waits (IAM's propagation delay, the delay between successes, the backoff)
-    are waited once for the whole batch, so 1000 keys take about as long as one.
+    are waited once for the whole batch, so 1000 keys take about as long as one. A key's wait runs
+    from its own call: when a round takes longer than the delay, the waits overlap the calls.
 
     Returns ``[(key, result, exception)]`` in the order of ``keys``: a VerifyError (never holding a
     secret) for a key whose check stopped on an error that says nothing about the key.
@@ -271,11 +272,14 @@ def verify_keys(keys, sts_for, iam_lookup, policy, concurrency=16, clock=time.mo
             if check.precheck():
                 outcome[index] = (check.key, check.result, None)
                 continue
-            clients[index] = sts_for(check.key)  # in this thread: client creation is not thread-safe
+            clients[index] = sts_for(check.key)
         except Exception as exc:  # pylint: disable=broad-except
             outcome[index] = (check.key, None, exc)
             continue
         active.append(index)
+    def attempt(index):
+        return checks[index].attempt(clients[index], iam_lookup, clock, wall), clock()
+
     start = clock()
     due = {}
     for index in active:
@@ -287,18 +291,20 @@ def verify_keys(keys, sts_for, iam_lookup, policy, concurrency=16, clock=time.mo
         if not ready:
             sleep(max(0.0, min(due[index] for index in active) - now))
             continue
-        results = run_concurrently(ready, lambda index: checks[index].attempt(clients[index], iam_lookup, clock, wall), concurrency)
-        ended = clock()
+        results = run_concurrently(ready, attempt, concurrency)
         finished = set()
-        for index, wait, exc in results:
+        for index, answer, exc in results:
             if exc is not None:
                 outcome[index] = (checks[index].key, None, exc)
                 finished.add(index)
-            elif wait is None:
+            elif answer[0] is None:
                 outcome[index] = (checks[index].key, checks[index].result, None)
                 finished.add(index)
             else:
-                due[index] = ended + wait
+                # each key waits from its own call, not from the end of the round: a key checked early
+                # in a long round is due again while the round still runs, so the next round starts
+                # at once and the waits overlap the calls instead of adding to them
+                due[index] = answer[1] + answer[0]
         active = [index for index in active if index not in finished]
     return outcome
 

@@ -321,3 +321,28 @@ class _Raw:
     def read(self, *_args, **_kwargs):
         data, self._data = self._data, b""
         return data
+
+
+def test_waits_overlap_a_long_round():
+    """A round longer than the delay: each key waits from its own call, so the batch takes the time of
+    its calls (no idle second between rounds), and no key is called again sooner than the delay."""
+    clock = Clock()
+    times = {}
+
+    class TimedSts:
+        def __init__(self, name):
+            self.name = name
+
+        def get_caller_identity(self):
+            clock.now += 0.01  # each call takes 10 ms: a round of 200 keys takes 2 s
+            times.setdefault(self.name, []).append(clock.now)
+            return IDENTITY
+
+    keys = [{"access_key_id": KEY_ID, "secret_access_key": SECRET, "name": i} for i in range(200)]
+    outcomes = _access_key_verify.verify_keys(keys, lambda key: TimedSts(key["name"]), lambda _id: MISSING,
+                                              Policy(required_successes=3, delay=1), concurrency=1,
+                                              clock=clock, sleep=clock.sleep, wall=lambda: 10000.0)
+    assert all(o[1]["valid"] for o in outcomes)
+    assert all(len(t) == 3 and t[1] - t[0] >= 1 and t[2] - t[1] >= 1 for t in times.values())
+    assert clock.now <= 6.0 + 1e-6  # 600 calls of 10 ms; rounds waited one after the other took 8 s
+    assert sum(clock.sleeps) < 0.5
