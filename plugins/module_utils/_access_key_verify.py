@@ -30,8 +30,10 @@ try:
     import botocore.credentials
     import botocore.session
     import botocore.exceptions
+    _CredentialsBase = botocore.credentials.Credentials
+    _ProviderBase = botocore.credentials.CredentialProvider
 except ImportError:  # AnsibleAWSModule reports a missing boto3/botocore itself
-    pass
+    _CredentialsBase = _ProviderBase = object
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import get_aws_connection_info
 
@@ -277,6 +279,7 @@ def verify_keys(keys, sts_for, iam_lookup, policy, concurrency=16, clock=time.mo
             outcome[index] = (check.key, None, exc)
             continue
         active.append(index)
+
     def attempt(index):
         return checks[index].attempt(clients[index], iam_lookup, clock, wall), clock()
 
@@ -342,7 +345,7 @@ def make_iam_lookup(iam):
     return lookup
 
 
-class _ThreadKeyCredentials(botocore.credentials.Credentials):
+class _ThreadKeyCredentials(_CredentialsBase):
     """Credentials that are a different key in each thread: one STS client (one connection pool, built
     once) signs every thread's calls with the key that thread is verifying. botocore reads the
     credentials when it signs a request, in the thread that makes the call (retries too)."""
@@ -366,7 +369,7 @@ class _ThreadKeyCredentials(botocore.credentials.Credentials):
     account_id = None
 
 
-class _ThreadKeyProvider(botocore.credentials.CredentialProvider):
+class _ThreadKeyProvider(_ProviderBase):
     METHOD = "keyops-verify"
 
     def __init__(self, credentials):
