@@ -11,7 +11,7 @@ bed knows without dumping moto's whole state.
 
 And it finds the owner of an access key through an index instead of moto's scan of every user (three
 scans per STS request: the authenticator, GetCallerIdentity and the last-used record; AWS does no
-such scan). Other moto costs still grow with the users it holds (benchmarks/README.md).
+such scan). With it, moto's time per request stays flat from 200 to 3000 users (benchmarks/README.md).
 The index is only a hint: every hit is checked against the user's keys, a miss
 or a stale entry falls back to moto's own scan, so the answers are moto's.
 
